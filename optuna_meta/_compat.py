@@ -1,0 +1,35 @@
+"""The one place where the Optuna adapter touches something Optuna does not document.
+
+Optuna has no public accessor for a study's storage, and a sampler needs it for two things:
+reading the *other* studies of the same storage (``MetaSampler()`` with no ``source_studies``) and
+writing per-trial diagnostics and the relative parameters of running trials (what Optuna's own
+``GPSampler`` does).  Everything else here goes through public storage methods.  Tested on
+Optuna 5.0 (``tests/test_optuna_compat.py``); the package declares ``optuna>=5.0,<6``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+    from optuna.study import Study
+    from optuna.trial import FrozenTrial
+
+
+def study_storage(study: Study) -> BaseStorage:
+    """The storage behind ``study``."""
+    storage = getattr(study, "_storage", None)
+    if storage is None:
+        raise RuntimeError(
+            "optuna_meta could not find the storage of the study (Optuna's Study._storage); "
+            "this Optuna version is not supported, pass source_studies= explicitly"
+        )
+    return storage  # type: ignore[no-any-return]
+
+
+def trial_id(study: Study, trial: FrozenTrial) -> int:
+    """Storage id of ``trial`` through public storage methods."""
+    storage = study_storage(study)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return storage.get_trial_id_from_study_id_trial_number(study_id, trial.number)

@@ -1,0 +1,92 @@
+"""Turn what a user passes as ``source_studies`` into the core's :class:`metahpo.PriorStudy`."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from metahpo import PriorStudy, PriorTrial
+from optuna_meta._space import merged_space
+
+if TYPE_CHECKING:
+    from optuna.storages import BaseStorage
+
+SourceSpec = Union["optuna.study.Study", str, Sequence[FrozenTrial], PriorStudy]
+
+
+def _usable(t: FrozenTrial) -> bool:
+    return t.state == TrialState.COMPLETE and t.values is not None
+
+
+def from_trials(
+    name: str, trials: Sequence[FrozenTrial], directions: Sequence[str] | None, source: str
+) -> PriorStudy:
+    """Finished Optuna trials -> a prior study (only COMPLETE trials are kept)."""
+    done = [t for t in trials if _usable(t)]
+    space = merged_space(t.distributions for t in done) if done else None
+    return PriorStudy(
+        name=name,
+        trials=tuple(PriorTrial(dict(t.params), tuple(float(v) for v in t.values)) for t in done),
+        directions=tuple(d for d in directions) if directions is not None else None,  # type: ignore[misc]
+        space=space,
+        source=source,
+    )
+
+
+def _direction_names(dirs: Sequence[Any]) -> list[str]:
+    return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in dirs]
+
+
+def from_storage(
+    storage: BaseStorage | str, pattern: str = "*", exclude: Sequence[str] = ()
+) -> list[PriorStudy]:
+    """Studies of an Optuna storage (object or URL) whose name matches ``pattern``."""
+    label = storage if isinstance(storage, str) else type(storage).__name__
+    if isinstance(storage, str):
+        storage = optuna.storages.get_storage(storage)
+    out = []
+    for s in storage.get_all_studies():
+        if s.study_name in exclude or not fnmatch.fnmatchcase(s.study_name, pattern):
+            continue
+        sid = storage.get_study_id_from_name(s.study_name)
+        trials = storage.get_all_trials(sid, deepcopy=False, states=(TrialState.COMPLETE,))
+        out.append(from_trials(s.study_name, trials, _direction_names(s.directions), str(label)))
+    return out
+
+
+def resolve(spec: Any, index: int, exclude: Sequence[str] = ()) -> list[PriorStudy]:
+    """One ``source_studies`` entry -> prior studies.
+
+    Accepted: an ``optuna.Study``; ``"URL"`` or ``"URL::pattern"`` (an Optuna RDB storage and a
+    shell pattern over study names); a sequence of ``FrozenTrial`` (same direction as the target);
+    a :class:`metahpo.PriorStudy`.
+    """
+    if isinstance(spec, PriorStudy):
+        return [spec]
+    if isinstance(spec, optuna.study.Study):
+        return [
+            from_trials(
+                spec.study_name,
+                spec.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                _direction_names(spec.directions),
+                "study",
+            )
+        ]
+    if isinstance(spec, str):
+        url, _, pattern = spec.partition("::")
+        if "://" not in url:
+            raise ValueError(
+                f"source_studies[{index}] must be 'URL' or 'URL::pattern' with a "
+                f"storage URL such as 'sqlite:///runs.db' (got {spec!r})"
+            )
+        return from_storage(url, pattern or "*", exclude)
+    if isinstance(spec, Sequence) and all(isinstance(t, FrozenTrial) for t in spec):
+        return [from_trials(f"trials[{index}]", spec, None, "trials")]
+    raise TypeError(
+        f"source_studies[{index}] must be an optuna.Study, a 'URL::pattern' string, a "
+        f"list of FrozenTrial or a metahpo.PriorStudy (got {type(spec).__name__})"
+    )

@@ -1,0 +1,368 @@
+"""``MetaSampler``: the Optuna adapter of the metahpo engine (thin glue; numerics live in
+:mod:`metahpo`)."""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import optuna
+from optuna.distributions import BaseDistribution
+from optuna.samplers import BaseSampler, RandomSampler
+from optuna.search_space import IntersectionSearchSpace
+from optuna.trial import FrozenTrial, TrialState
+
+from metahpo import EngineConfig, KnowledgeBase, MetaEngine, PriorStudy, SearchSpace
+from metahpo._space import merge_spaces
+from optuna_meta import _compat, _priors
+from optuna_meta._space import contains, to_space
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+_logger = optuna.logging.get_logger("optuna.metahpo")
+
+_ATTR = "metahpo"
+_RELATIVE_KEY = f"{_ATTR}:relative_params"
+_SYSTEM_ATTR_MAX = 2045  # RDB storage's limit for one system attribute value
+
+
+class MetaSampler(BaseSampler):
+    """A sampler that learns from earlier studies: a zero-shot portfolio of configurations that
+    were good on prior studies, then a BoTorch multi-task GP over the prior studies and this one.
+
+    With no usable prior it is a single-task GP sampler after ``n_startup_trials`` random trials.
+    Parameters outside the relative search space (conditional or dynamic ones) go to
+    ``independent_sampler``.  Any error inside a suggestion is logged once and that trial falls
+    back to ``independent_sampler``: the sampler never fails the user's study.
+
+    Args:
+        source_studies: prior studies.  ``None`` (default): every other study in the same storage
+            as the study being optimised.  Otherwise a list whose entries are ``optuna.Study``
+            objects, ``"URL"`` / ``"URL::pattern"`` strings (an Optuna storage URL and a shell
+            pattern over study names, e.g. ``"sqlite:///team.db::xgb-*"``), lists of
+            ``FrozenTrial`` (taken to share the target's direction), or
+            :class:`metahpo.PriorStudy`.  ``[]`` disables priors from storages.
+        knowledge_base: a metahpo knowledge base (URL or :class:`metahpo.KnowledgeBase`) whose
+            studies are added to the priors.
+        seed: seed for reproducible suggestions.
+        n_startup_trials: trials before the GP takes over.  ``None``: 3 when priors are usable
+            (served from the portfolio), 10 otherwise (served by ``independent_sampler``).
+        independent_sampler: sampler for parameters outside the relative search space, for
+            startup trials without priors and for fallbacks.  Default: ``RandomSampler(seed)``.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the GP's tensors.
+        max_source_studies: how many prior studies enter the multi-task GP (the most similar ones).
+        max_prior_points: cap on prior points in the GP (bounds the cost of a suggestion).
+        min_overlap: minimum fraction of this study's parameters a prior study must share.
+    """
+
+    def __init__(
+        self,
+        *,
+        source_studies: Sequence[_priors.SourceSpec] | None = None,
+        knowledge_base: str | KnowledgeBase | None = None,
+        seed: int | None = None,
+        n_startup_trials: int | None = None,
+        independent_sampler: BaseSampler | None = None,
+        device: str = "auto",
+        max_source_studies: int = 8,
+        max_prior_points: int = 256,
+        min_overlap: float = 0.5,
+    ) -> None:
+        self._config = EngineConfig(
+            n_startup_trials=n_startup_trials,
+            max_source_studies=max_source_studies,
+            max_prior_points=max_prior_points,
+            min_overlap=min_overlap,
+            device=device,
+        )
+        if source_studies is not None and (
+            isinstance(source_studies, (str, PriorStudy)) or not isinstance(source_studies, Sequence)
+        ):
+            raise TypeError(
+                "source_studies must be a list (e.g. [study_a, 'sqlite:///x.db::a-*'])"
+                f", got {type(source_studies).__name__}"
+            )
+        if isinstance(knowledge_base, str):
+            knowledge_base = KnowledgeBase(knowledge_base)
+        self._knowledge_base = knowledge_base
+        # Study objects and trial lists are converted now (they may not pickle); storage URLs
+        # are read lazily, at the first suggestion, in the process that makes it.
+        self._specs: list[Any] | None = None
+        if source_studies is not None:
+            self._specs = [
+                spec if isinstance(spec, str) else _priors.resolve(spec, i)
+                for i, spec in enumerate(source_studies)
+            ]
+        self._seed = seed
+        self._rng = np.random.default_rng(seed)
+        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._init_runtime()
+
+    def _init_runtime(self) -> None:
+        self._lock = threading.RLock()
+        self._engine: MetaEngine | None = None
+        self._intersection = IntersectionSearchSpace()
+        self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
+        self._warned: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        for key in ("_lock", "_engine", "_intersection", "_zero_shot", "_warned"):
+            state.pop(key)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._init_runtime()
+
+    def reseed_rng(self) -> None:
+        self._rng = np.random.default_rng()
+        self._independent_sampler.reseed_rng()
+
+    # ------------------------------------------------------------------ priors
+    def _get_engine(self, study: Study) -> MetaEngine:
+        with self._lock:
+            if self._engine is None:
+                priors: list[PriorStudy] = []
+                exclude = [study.study_name]
+                if self._specs is None:
+                    priors += _priors.from_storage(_compat.study_storage(study), exclude=exclude)
+                else:
+                    for i, spec in enumerate(self._specs):
+                        priors += _priors.resolve(spec, i, exclude) if isinstance(spec, str) else spec
+                if self._knowledge_base is not None:
+                    priors += self._knowledge_base.load(exclude=exclude)
+                self._engine = MetaEngine(priors, self._config)
+                _logger.info(
+                    f"MetaSampler loaded {len(priors)} prior studies "
+                    f"({sum(len(p.trials) for p in priors)} trials)."
+                )
+            return self._engine
+
+    def prior_studies(self, study: Study) -> list[PriorStudy]:
+        """The prior studies this sampler learns from for ``study`` (loads them if needed)."""
+        return list(self._get_engine(study).priors)
+
+    # ------------------------------------------------------------------ Optuna API
+    def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        if len(study.directions) > 1:
+            return {}
+        with self._lock:
+            space = self._intersection.calculate(study)
+        return {n: d for n, d in space.items() if not d.single()}
+
+    def sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        if len(study.directions) > 1:
+            self._warn_once(
+                "multi_objective",
+                "MetaSampler meta-learns single-objective studies "
+                "only; this multi-objective study uses the independent sampler.",
+            )
+            return {}
+        if not search_space:
+            return {}
+        try:
+            return self._sample_relative(study, trial, search_space)
+        except Exception as e:
+            self._fallback(study, trial, e)
+            return {}
+
+    def _sample_relative(
+        self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
+    ) -> dict[str, Any]:
+        space = to_space(search_space)
+        observed, values = self._history(study, space)
+        pending = self._pending(study, trial)
+        fixed = {
+            k: v
+            for k, v in trial.system_attrs.get("fixed_params", {}).items()
+            if k in space.params and space.contains(k, v)
+        }
+        engine = self._get_engine(study)
+        with self._lock:
+            seed = int(self._rng.integers(2**31 - 1))
+        suggestion = engine.suggest(
+            space, _direction(study), observed, values, pending, seed=seed, fixed=fixed
+        )
+        self._record(study, trial, suggestion.phase, suggestion.info)
+        if suggestion.params is None:
+            return {}
+        params = {k: _plain(v) for k, v in suggestion.params.items()}
+        self._set_attr(study, trial, _RELATIVE_KEY, json.dumps(params))
+        return params
+
+    def sample_independent(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        param_name: str,
+        param_distribution: BaseDistribution,
+    ) -> Any:
+        if len(study.directions) == 1 and not param_distribution.single():
+            try:
+                value = self._zero_shot_value(study, trial, param_name, param_distribution)
+            except Exception as e:
+                self._fallback(study, trial, e)
+                value = None
+            if value is not None:
+                return value
+        return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: Study, trial: FrozenTrial) -> None:
+        self._independent_sampler.before_trial(study, trial)
+
+    def after_trial(
+        self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
+    ) -> None:
+        with self._lock:
+            self._zero_shot.pop((study.study_name, trial.number), None)
+        self._independent_sampler.after_trial(study, trial, state, values)
+
+    # ------------------------------------------------------------------ internals
+    def _zero_shot_value(
+        self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
+    ) -> Any | None:
+        """Before this study has any finished trial there is no relative search space: serve the
+        zero-shot portfolio parameter by parameter, in the space the prior studies used."""
+        key = (study.study_name, trial.number)
+        with self._lock:
+            cfg = self._zero_shot.get(key)
+        if cfg is None:
+            if any(
+                t.state == TrialState.COMPLETE
+                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            ):
+                return None
+            engine = self._get_engine(study)
+            if not engine.priors:
+                return None
+            space = _prior_space(engine.priors)
+            if space is None:
+                return None
+            pending = self._pending(study, trial)
+            suggestion = engine.suggest(space, _direction(study), [], [], pending, seed=0)
+            cfg = suggestion.params or {}
+            with self._lock:
+                self._zero_shot[key] = cfg
+            if cfg:
+                self._record(study, trial, suggestion.phase, suggestion.info)
+                self._set_attr(
+                    study, trial, _RELATIVE_KEY, json.dumps({k: _plain(v) for k, v in cfg.items()})
+                )
+        if name in cfg and contains(dist, cfg[name]):
+            return _plain(cfg[name])
+        return None
+
+    def _history(self, study: Study, space: SearchSpace) -> tuple[list[dict[str, Any]], list[float]]:
+        observed, values = [], []
+        skipped = 0
+        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            if t.values is None or not all(n in t.params for n in space.params):
+                continue
+            v = float(t.values[0])
+            if not math.isfinite(v):
+                skipped += 1
+                continue
+            observed.append({n: t.params[n] for n in space.params})
+            values.append(v)
+        if skipped:
+            self._warn_once(
+                "non_finite",
+                f"MetaSampler ignores {skipped} finished trial(s) with "
+                "a non-finite objective value when fitting its model.",
+            )
+        return observed, values
+
+    def _pending(self, study: Study, trial: FrozenTrial) -> list[dict[str, Any]]:
+        out = []
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if t.number == trial.number:
+                continue
+            params = dict(t.params)
+            for k, v in _read_chunked(t.system_attrs, _RELATIVE_KEY).items():
+                params.setdefault(k, v)
+            if params:
+                out.append(params)
+        return out
+
+    def _record(self, study: Study, trial: FrozenTrial, phase: str, info: dict[str, Any]) -> None:
+        self._set_attr(study, trial, f"{_ATTR}:phase", phase)
+        compact = {k: v for k, v in info.items() if isinstance(v, (int, float, str))}
+        self._set_attr(study, trial, f"{_ATTR}:info", json.dumps(compact))
+        if "device_warning" in info:
+            self._warn_once("device", str(info["device_warning"]))
+
+    def _set_attr(self, study: Study, trial: FrozenTrial, key: str, value: str) -> None:
+        storage = _compat.study_storage(study)
+        tid = _compat.trial_id(study, trial)
+        chunks = [value[i : i + _SYSTEM_ATTR_MAX] for i in range(0, len(value), _SYSTEM_ATTR_MAX)]
+        if len(chunks) <= 1:
+            storage.set_trial_system_attr(tid, key, value)
+        else:
+            for i, c in enumerate(chunks):
+                storage.set_trial_system_attr(tid, f"{key}:{i}", c)
+
+    def _fallback(self, study: Study, trial: FrozenTrial, error: BaseException) -> None:
+        msg = (
+            f"MetaSampler could not use its model for trial {trial.number} "
+            f"({type(error).__name__}: {error}); this trial falls back to "
+            f"{type(self._independent_sampler).__name__}."
+        )
+        self._warn_once(f"fallback:{type(error).__name__}", msg)
+        try:
+            self._set_attr(study, trial, f"{_ATTR}:phase", "fallback")
+        except Exception:
+            _logger.debug("could not record the fallback in the trial's system attrs")
+
+    def _warn_once(self, key: str, msg: str) -> None:
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
+        if first:
+            _logger.warning(msg)
+        else:
+            _logger.debug(msg)
+
+
+def _direction(study: Study) -> str:
+    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+
+
+def _plain(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+def _read_chunked(attrs: dict[str, Any], key: str) -> dict[str, Any]:
+    raw = attrs.get(key)
+    if raw is None:
+        parts = []
+        i = 0
+        while f"{key}:{i}" in attrs:
+            parts.append(attrs[f"{key}:{i}"])
+            i += 1
+        raw = "".join(parts) if parts else None
+    if not raw:
+        return {}
+    try:
+        out = json.loads(raw)
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def _prior_space(priors: Sequence[PriorStudy]) -> SearchSpace | None:
+    """The space of the prior studies together (their declared spaces merged)."""
+    spaces = [p.space for p in priors if p.space is not None and p.trials]
+    return merge_spaces(spaces) if spaces else None
+
+
+__all__ = ["MetaSampler"]

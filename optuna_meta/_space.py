@@ -1,0 +1,45 @@
+"""Optuna distributions <-> the core's :class:`metahpo.SearchSpace`."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from metahpo import CategoricalParam, FloatParam, IntParam, SearchSpace
+from metahpo._space import Param, merge_spaces
+
+
+def to_param(dist: BaseDistribution) -> Param:
+    """One Optuna distribution -> one core parameter."""
+    if isinstance(dist, FloatDistribution):
+        return FloatParam(dist.low, dist.high, dist.log, dist.step)
+    if isinstance(dist, IntDistribution):
+        return IntParam(dist.low, dist.high, dist.log, dist.step)
+    if isinstance(dist, CategoricalDistribution):
+        return CategoricalParam(tuple(dist.choices))
+    raise TypeError(f"unsupported Optuna distribution {type(dist).__name__}")
+
+
+def to_space(search_space: Mapping[str, BaseDistribution]) -> SearchSpace:
+    """Optuna search space (name -> distribution), in sorted name order, -> core space."""
+    return SearchSpace({name: to_param(search_space[name]) for name in sorted(search_space)})
+
+
+def merged_space(distributions: Iterable[Mapping[str, BaseDistribution]]) -> SearchSpace:
+    """One space covering several trials' distributions (see :func:`metahpo._space.merge_spaces`)."""
+    return merge_spaces([to_space(d) for d in distributions])
+
+
+def contains(dist: BaseDistribution, value: Any) -> bool:
+    """Whether ``value`` (external representation) is legal for ``dist``."""
+    try:
+        return to_space({"x": dist}).contains("x", value)
+    except (TypeError, ValueError):
+        return False

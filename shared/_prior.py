@@ -1,0 +1,295 @@
+"""Prior studies, their alignment with a target search space, and scale-free objectives.
+
+A *prior study* is a finished tuning run of some earlier task: the configurations it tried and
+the objective values it measured.  Its search space may differ from the target's.  Alignment maps
+what the prior shares with the target into the target's encoding (see :mod:`metahpo._space`):
+
+* a parameter the prior lacks is imputed at the centre of its range (numerical) or as the
+  "unknown choice" all-zero block (categorical), and counted as ``imputed``;
+* a parameter the target lacks is dropped, and counted as ``dropped``;
+* a numerical value outside the target's range is kept while it lies within ``margin`` of the
+  unit cube (the GP is defined on all of R^F and such points inform it about the boundary) and the
+  trial is skipped past that (``out_of_range``); a categorical value the target does not know
+  becomes the all-zero block (``foreign_choice``); a value of the wrong type skips the trial
+  (``type_conflict``); a non-finite objective skips the trial (``bad_value``);
+* a study is skipped whole when it is multi-objective, shares fewer than ``min_overlap`` of the
+  target's parameters, keeps fewer than 2 usable trials, or has an all-equal objective.
+
+Objectives are made direction-aware (higher is better after the transform) and scale-free with a
+Gaussian copula: ``z = Phi^-1((rank + 0.5) / n)`` per study, so a prior measured in accuracy and
+a target measured in log-loss become comparable.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from metahpo._space import CategoricalParam, SearchSpace
+from metahpo._validation import require
+
+__all__ = [
+    "AlignedStudy",
+    "AlignmentReport",
+    "PriorStudy",
+    "PriorTrial",
+    "align_studies",
+    "copula_scores",
+]
+
+Direction = Literal["minimize", "maximize"]
+
+
+@dataclass(frozen=True)
+class PriorTrial:
+    """One finished trial of a prior study: external parameter values and objective value(s)."""
+
+    params: Mapping[str, Any]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class PriorStudy:
+    """A prior study in framework-neutral form.
+
+    Args:
+        name: the study's name (used in reports and in ``source_studies`` patterns).
+        trials: its finished trials.
+        directions: one direction per objective; ``None`` means "the same as the target study"
+            (for bare trial lists whose direction is not recorded).
+        space: the study's declared search space, if known (used for reports only).
+        source: where it came from (a storage URL, ``"memory"``, ...).
+    """
+
+    name: str
+    trials: tuple[PriorTrial, ...]
+    directions: tuple[Direction, ...] | None = ("minimize",)
+    space: SearchSpace | None = None
+    source: str = "memory"
+
+    def __post_init__(self) -> None:
+        require(isinstance(self.name, str), "PriorStudy.name", "must be a string", self.name)
+        if self.directions is not None:
+            require(
+                len(self.directions) >= 1,
+                "PriorStudy.directions",
+                "must hold at least one direction",
+                self.directions,
+            )
+            for d in self.directions:
+                require(
+                    d in ("minimize", "maximize"),
+                    "PriorStudy.directions",
+                    "entries must be 'minimize' or 'maximize'",
+                    d,
+                )
+        object.__setattr__(self, "trials", tuple(self.trials))
+
+    def matches(self, pattern: str) -> bool:
+        """Shell-style match of the study name (``"xgb-*"``)."""
+        return fnmatch.fnmatchcase(self.name, pattern)
+
+
+@dataclass
+class StudyReport:
+    """What alignment did with one prior study."""
+
+    name: str
+    n_trials: int
+    n_used: int = 0
+    skipped_study: str | None = None
+    shared: list[str] = field(default_factory=list)
+    imputed: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    skipped_trials: Counter[str] = field(default_factory=Counter)
+    foreign_choice_values: int = 0
+
+    @property
+    def n_skipped(self) -> int:
+        return self.n_trials - self.n_used
+
+
+@dataclass
+class AlignmentReport:
+    """Counts of everything alignment used, imputed, dropped and skipped, per study."""
+
+    studies: list[StudyReport] = field(default_factory=list)
+
+    @property
+    def n_studies_used(self) -> int:
+        return sum(1 for s in self.studies if s.skipped_study is None)
+
+    @property
+    def n_studies_skipped(self) -> int:
+        return sum(1 for s in self.studies if s.skipped_study is not None)
+
+    @property
+    def n_trials_used(self) -> int:
+        return sum(s.n_used for s in self.studies)
+
+    @property
+    def n_trials_skipped(self) -> int:
+        return sum(s.n_skipped for s in self.studies)
+
+    def skip_reasons(self) -> Counter[str]:
+        """Skipped trials by reason, whole skipped studies counted under ``study:<reason>``."""
+        total: Counter[str] = Counter()
+        for s in self.studies:
+            if s.skipped_study is not None:
+                total[f"study:{s.skipped_study}"] += s.n_trials
+            else:
+                total.update(s.skipped_trials)
+        return total
+
+    def summary(self) -> str:
+        reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.skip_reasons().items()))
+        return (
+            f"{self.n_studies_used} prior studies used ({self.n_trials_used} trials), "
+            f"{self.n_studies_skipped} skipped; {self.n_trials_skipped} prior trials skipped"
+            + (f" ({reasons})" if reasons else "")
+        )
+
+
+@dataclass(frozen=True)
+class AlignedStudy:
+    """A prior study in the target's encoding.
+
+    Attributes:
+        name: the prior study's name.
+        X: ``(n, F)`` encoded configurations.
+        z: ``(n,)`` copula scores, higher is better.
+        overlap: fraction of the target's parameters the study shares.
+    """
+
+    name: str
+    X: np.ndarray
+    z: np.ndarray
+    overlap: float
+
+
+def copula_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
+    """Direction-aware Gaussian-copula transform: ``(n,)`` values -> ``(n,)`` scores, higher is
+    better, ties share their mean rank.  Non-finite values must be removed first."""
+    from scipy.special import ndtri
+    from scipy.stats import rankdata
+
+    v = np.asarray(values, dtype=float)
+    require(v.ndim == 1 and np.all(np.isfinite(v)), "values", "must be a finite 1-d array", v.shape)
+    if v.size == 0:
+        return v.copy()
+    signed = -v if direction == "minimize" else v
+    ranks = rankdata(signed, method="average") - 1.0  # 0 .. n-1, best is n-1
+    return np.asarray(ndtri((ranks + 0.5) / v.size), dtype=float)
+
+
+def _numeric(value: object) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(
+        value, (bool, np.bool_)
+    )
+
+
+def align_studies(
+    space: SearchSpace,
+    priors: Sequence[PriorStudy],
+    target_direction: Direction,
+    *,
+    min_overlap: float = 0.5,
+    margin: float = 0.25,
+) -> tuple[list[AlignedStudy], AlignmentReport]:
+    """Map prior studies into ``space``'s encoding.
+
+    Args:
+        space: the target search space (``F`` features).
+        priors: prior studies.
+        target_direction: used for priors whose ``directions`` is ``None``.
+        min_overlap: minimum fraction of target parameters a prior must share.
+        margin: how far outside the unit cube an encoded prior value may lie.
+
+    Returns:
+        The usable studies (each with at least two trials and a non-constant objective) and the
+        report of what was used and skipped.
+    """
+    require(0.0 <= min_overlap <= 1.0, "min_overlap", "must lie in [0, 1]", min_overlap)
+    require(margin >= 0.0, "margin", "must be >= 0", margin)
+    report = AlignmentReport()
+    aligned: list[AlignedStudy] = []
+    names = space.names
+    for prior in priors:
+        rep = StudyReport(name=prior.name, n_trials=len(prior.trials))
+        report.studies.append(rep)
+        directions = prior.directions or (target_direction,)
+        if len(directions) != 1:
+            rep.skipped_study = "multi_objective"
+            continue
+        seen: set[str] = set()
+        for t in prior.trials:
+            seen.update(t.params)
+        if prior.space is not None:
+            seen.update(prior.space.params)
+        rep.shared = [n for n in names if n in seen]
+        rep.imputed = [n for n in names if n not in seen]
+        rep.dropped = sorted(seen.difference(names))
+        overlap = len(rep.shared) / len(names) if names else 0.0
+        if not rep.shared or overlap < min_overlap:
+            rep.skipped_study = "no_overlap" if not rep.shared else "low_overlap"
+            continue
+
+        rows: list[np.ndarray] = []
+        vals: list[float] = []
+        for t in prior.trials:
+            reason = None
+            if len(t.values) != 1 or not _numeric(t.values[0]) or not math.isfinite(float(t.values[0])):
+                reason = "bad_value"
+            row = np.empty(space.n_features)
+            for name in names:
+                if reason is not None:
+                    break
+                sl = space.feature_slice(name)
+                p = space.params[name]
+                if name not in t.params:
+                    # Imputed: centre of the range, or the unknown-choice block.
+                    row[sl] = 0.0 if isinstance(p, CategoricalParam) else 0.5
+                    continue
+                v = t.params[name]
+                if isinstance(p, CategoricalParam):
+                    enc = space.encode_value(name, v)
+                    if not enc.any():
+                        rep.foreign_choice_values += 1
+                    row[sl] = enc
+                    continue
+                if not _numeric(v) or not math.isfinite(float(v)):
+                    reason = "type_conflict" if not _numeric(v) else "bad_param"
+                    break
+                if getattr(p, "log", False) and float(v) <= 0:
+                    reason = "out_of_range"
+                    break
+                u = space.encode_value(name, v)[0]
+                if not (-margin <= u <= 1.0 + margin):
+                    reason = "out_of_range"
+                    break
+                row[sl] = u
+            if reason is not None:
+                rep.skipped_trials[reason] += 1
+                continue
+            rows.append(row)
+            vals.append(float(t.values[0]))
+        if len(rows) < 2:
+            rep.skipped_study = "too_few_trials"
+            continue
+        y = np.asarray(vals)
+        if np.ptp(y) == 0.0:
+            rep.skipped_study = "constant_objective"
+            continue
+        rep.n_used = len(rows)
+        aligned.append(
+            AlignedStudy(
+                name=prior.name, X=np.vstack(rows), z=copula_scores(y, directions[0]), overlap=overlap
+            )
+        )
+    return aligned, report
