@@ -51,9 +51,9 @@ class MetaSampler(BaseSampler):
             studies are added to the priors.
         seed: seed for reproducible suggestions.
         n_startup_trials: trials before the GP takes over.  ``None``: 3 when priors are usable
-            (served from the portfolio), 10 otherwise (served by ``independent_sampler``).
-        independent_sampler: sampler for parameters outside the relative search space, for
-            startup trials without priors and for fallbacks.  Default: ``RandomSampler(seed)``.
+            (served from the zero-shot portfolio), 10 otherwise (uniformly random).
+        independent_sampler: sampler for parameters outside the relative search space and for
+            fallbacks.  Default: ``RandomSampler(seed)``.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the GP's tensors.
         max_source_studies: how many prior studies enter the multi-task GP (the most similar ones).
         max_prior_points: cap on prior points in the GP (bounds the cost of a suggestion).
@@ -108,11 +108,14 @@ class MetaSampler(BaseSampler):
         self._engine: MetaEngine | None = None
         self._intersection = IntersectionSearchSpace()
         self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
+        # Suggestions of this process whose trials are still running: threads (n_jobs > 1) see
+        # each other's before the storage does.
+        self._inflight: dict[tuple[str, int], dict[str, Any]] = {}
         self._warned: set[str] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_engine", "_intersection", "_zero_shot", "_warned"):
+        for key in ("_lock", "_engine", "_intersection", "_zero_shot", "_inflight", "_warned"):
             state.pop(key)
         return state
 
@@ -179,22 +182,23 @@ class MetaSampler(BaseSampler):
     ) -> dict[str, Any]:
         space = to_space(search_space)
         observed, values = self._history(study, space)
-        pending = self._pending(study, trial)
         fixed = {
             k: v
             for k, v in trial.system_attrs.get("fixed_params", {}).items()
             if k in space.params and space.contains(k, v)
         }
         engine = self._get_engine(study)
+        # Reading the pending trials, suggesting and recording the suggestion as in flight form
+        # one step, so that threads sharing this sampler never propose the same configuration.
         with self._lock:
             seed = int(self._rng.integers(2**31 - 1))
-        suggestion = engine.suggest(
-            space, _direction(study), observed, values, pending, seed=seed, fixed=fixed
-        )
+            pending = self._pending(study, trial)
+            suggestion = engine.suggest(
+                space, _direction(study), observed, values, pending, seed=seed, fixed=fixed
+            )
+            params = {k: _plain(v) for k, v in suggestion.params.items()}
+            self._inflight[(study.study_name, trial.number)] = params
         self._record(study, trial, suggestion.phase, suggestion.info)
-        if suggestion.params is None:
-            return {}
-        params = {k: _plain(v) for k, v in suggestion.params.items()}
         self._set_attr(study, trial, _RELATIVE_KEY, json.dumps(params))
         return params
 
@@ -223,6 +227,7 @@ class MetaSampler(BaseSampler):
     ) -> None:
         with self._lock:
             self._zero_shot.pop((study.study_name, trial.number), None)
+            self._inflight.pop((study.study_name, trial.number), None)
         self._independent_sampler.after_trial(study, trial, state, values)
 
     # ------------------------------------------------------------------ internals
@@ -246,11 +251,12 @@ class MetaSampler(BaseSampler):
             space = _prior_space(engine.priors)
             if space is None:
                 return None
-            pending = self._pending(study, trial)
-            suggestion = engine.suggest(space, _direction(study), [], [], pending, seed=0)
-            cfg = suggestion.params or {}
             with self._lock:
+                pending = self._pending(study, trial)
+                suggestion = engine.suggest(space, _direction(study), [], [], pending, seed=0)
+                cfg = suggestion.params if suggestion.phase == "portfolio" else {}
                 self._zero_shot[key] = cfg
+                self._inflight[key] = cfg
             if cfg:
                 self._record(study, trial, suggestion.phase, suggestion.info)
                 self._set_attr(
@@ -287,6 +293,8 @@ class MetaSampler(BaseSampler):
                 continue
             params = dict(t.params)
             for k, v in _read_chunked(t.system_attrs, _RELATIVE_KEY).items():
+                params.setdefault(k, v)
+            for k, v in self._inflight.get((study.study_name, t.number), {}).items():
                 params.setdefault(k, v)
             if params:
                 out.append(params)

@@ -7,8 +7,8 @@ configurations, prior studies) into one configuration, in one of these phases:
     fewer than ``n_startup_trials`` target results and usable priors: the next configuration of
     the greedy zero-shot portfolio (:mod:`metahpo._portfolio`) that is not observed or pending.
 ``startup``
-    fewer than ``n_startup_trials`` target results and no usable prior: the caller's own
-    independent sampler decides (``Suggestion.params is None``).
+    fewer than ``n_startup_trials`` target results and no usable prior (or the portfolio is
+    used up before the first result): a uniformly random legal configuration.
 ``mtgp`` / ``gp``
     a multi-task GP over the target and the most similar prior studies (or a single-task GP when
     no prior is usable), maximising LogEI (:mod:`metahpo._gp`).
@@ -86,12 +86,12 @@ class Suggestion:
     """What the engine proposes.
 
     Attributes:
-        params: the configuration, or None when the caller's own sampler should decide.
+        params: the configuration.
         phase: ``portfolio``, ``startup``, ``mtgp`` or ``gp``.
         info: diagnostics (JSON-serialisable) for logs and trial attributes.
     """
 
-    params: dict[str, Any] | None
+    params: dict[str, Any]
     phase: str
     info: dict[str, Any] = field(default_factory=dict)
 
@@ -212,7 +212,9 @@ class MetaEngine:
                     if exclude.shape[0] == 0 or np.min(np.abs(exclude - row).max(axis=1)) > 1e-9:
                         return Suggestion(space.decode(row[None])[0], "portfolio", info)
             if n_obs == 0 or not has_priors:
-                return Suggestion(None, "startup", info)
+                rng = np.random.default_rng(seed)
+                row = _with_fixed(space, space.snap(rng.random((1, space.n_features))), fixed)
+                return Suggestion(space.decode(row)[0], "startup", info)
 
         from metahpo._gp import fit_surrogate, limit_threads, optimize_acquisition, resolve_device
         from metahpo._prior import copula_scores

@@ -108,6 +108,22 @@ def fit_surrogate(
         warm_state: a previous ``FitResult.state`` for the same task set, or None.
         maxiter: L-BFGS iterations of the marginal-likelihood fit.
     """
+    # BoTorch/GPyTorch warn about inputs outside the unit cube (aligned prior points may lie there
+    # on purpose), about already scale-free outcomes and about optimiser stops: none is actionable
+    # for the user of a sampler, so they are silenced here and only here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _fit(X_tasks, z_tasks, device=device, warm_state=warm_state, maxiter=maxiter)
+
+
+def _fit(
+    X_tasks: list[np.ndarray],
+    z_tasks: list[np.ndarray],
+    *,
+    device: torch.device,
+    warm_state: Mapping[str, Any] | None,
+    maxiter: int,
+) -> FitResult:
     import gpytorch
     import torch
     from botorch.fit import fit_gpytorch_mll
@@ -131,10 +147,8 @@ def fit_surrogate(
         with contextlib.suppress(RuntimeError, KeyError):
             model.load_state_dict({k: v.to(device) for k, v in warm_state.items()})
     mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        with gpytorch.settings.max_cholesky_size(4096):
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=2)
+    with gpytorch.settings.max_cholesky_size(4096):
+        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=2)
     model.eval()
     state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
     return FitResult(model=model, state=state, n_tasks=n_tasks)
@@ -162,7 +176,14 @@ def _perturb(
     return out
 
 
-def optimize_acquisition(
+def optimize_acquisition(*args: Any, **kwargs: Any) -> tuple[np.ndarray, float]:
+    """See :func:`_optimize_acquisition` (numerical jitter warnings are silenced)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return _optimize_acquisition(*args, **kwargs)
+
+
+def _optimize_acquisition(
     fit: FitResult,
     space: SearchSpace,
     *,

@@ -1,0 +1,146 @@
+"""The framework-neutral engine: phases, caps, fixed and pending parameters, reproducibility."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+
+from metahpo import (
+    CategoricalParam,
+    EngineConfig,
+    FloatParam,
+    IntParam,
+    MetaEngine,
+    PriorStudy,
+    PriorTrial,
+    SearchSpace,
+)
+from metahpo._engine import _subsample
+from metahpo._portfolio import greedy_portfolio, kendall_tau
+
+SPACE = SearchSpace({"x": FloatParam(-5.0, 5.0), "k": IntParam(1, 8), "c": CategoricalParam(("a", "b"))})
+
+
+def f(cfg: dict, shift: float) -> float:
+    return (cfg["x"] - shift) ** 2 + 0.1 * abs(cfg["k"] - 4) + (0.0 if cfg["c"] == "b" else 1.0)
+
+
+def prior(name: str, shift: float, n: int = 40, seed: int = 0) -> PriorStudy:
+    rng = np.random.default_rng(seed)
+    cfgs = SPACE.decode(rng.random((n, SPACE.n_features)))
+    return PriorStudy(name, tuple(PriorTrial(c, (f(c, shift),)) for c in cfgs), ("minimize",))
+
+
+PRIORS = [prior(f"p{i}", s, seed=i) for i, s in enumerate([1.0, 1.2, 0.8])]
+
+
+def test_without_history_the_portfolio_serves_the_best_prior_configurations() -> None:
+    engine = MetaEngine(PRIORS)
+    s = engine.suggest(SPACE, "minimize", [], [], seed=0)
+    assert s.phase == "portfolio"
+    assert s.info["n_prior_studies_used"] == 3
+    best_prior = min(f(dict(t.params), 1.0) for p in PRIORS for t in p.trials)
+    assert f(s.params, 1.0) <= best_prior + 0.5  # a configuration that was good on the priors
+
+
+def test_portfolio_skips_observed_and_pending_configurations() -> None:
+    engine = MetaEngine(PRIORS)
+    first = engine.suggest(SPACE, "minimize", [], [], seed=0).params
+    second = engine.suggest(SPACE, "minimize", [], [], pending=[first], seed=0).params
+    third = engine.suggest(SPACE, "minimize", [first], [1.0], pending=[second], seed=0).params
+    assert len({tuple(sorted(c.items())) for c in (first, second, third)}) == 3
+
+
+def test_greedy_portfolio_covers_studies_with_different_optima() -> None:
+    from metahpo._prior import align_studies
+
+    left = prior("left", -4.0, n=60, seed=1)
+    right = prior("right", 4.0, n=60, seed=2)
+    aligned, _ = align_studies(SPACE, [left, right], "minimize")
+    X = greedy_portfolio(aligned, size=2)
+    xs = sorted(SPACE.decode(X)[i]["x"] for i in range(2))
+    assert xs[0] < 0 < xs[1]  # one configuration for each kind of task
+
+
+def test_model_phase_improves_on_the_target_and_reports_diagnostics() -> None:
+    engine = MetaEngine(PRIORS, EngineConfig(n_startup_trials=3))
+    observed: list[dict] = []
+    values: list[float] = []
+    phases = []
+    for i in range(10):
+        s = engine.suggest(SPACE, "minimize", observed, values, seed=i)
+        observed.append(s.params)
+        values.append(f(s.params, 1.1))
+        phases.append(s.phase)
+    assert phases[:3] == ["portfolio"] * 3
+    assert set(phases[3:]) == {"mtgp"}
+    assert s.info["n_source_tasks"] == 3
+    assert min(values) < 0.5  # the optimum is 0; random search needs ~100 trials for this
+
+
+def test_no_priors_means_startup_then_single_task_gp() -> None:
+    engine = MetaEngine([])
+    rng = np.random.default_rng(0)
+    cfgs = SPACE.decode(rng.random((10, SPACE.n_features)))
+    early = engine.suggest(SPACE, "minimize", cfgs[:5], [f(c, 0) for c in cfgs[:5]], seed=0)
+    assert early.phase == "startup"
+    assert all(SPACE.contains(n, v) for n, v in early.params.items())
+    s = engine.suggest(SPACE, "minimize", cfgs, [f(c, 0) for c in cfgs], seed=0)
+    assert s.phase == "gp"
+    assert SPACE.contains("x", s.params["x"])
+
+
+def test_fixed_parameters_are_kept() -> None:
+    engine = MetaEngine(PRIORS, EngineConfig(n_startup_trials=2))
+    cfgs = SPACE.decode(np.random.default_rng(1).random((4, SPACE.n_features)))
+    for obs in ([], cfgs):
+        s = engine.suggest(SPACE, "minimize", obs, [f(c, 1) for c in obs], seed=0, fixed={"k": 7, "c": "a"})
+        assert s.params["k"] == 7
+        assert s.params["c"] == "a"
+
+
+def test_same_seed_same_suggestion_and_pickle_keeps_priors() -> None:
+    cfgs = SPACE.decode(np.random.default_rng(2).random((5, SPACE.n_features)))
+    vals = [f(c, 1.0) for c in cfgs]
+    a = MetaEngine(PRIORS).suggest(SPACE, "minimize", cfgs, vals, seed=7).params
+    b = pickle.loads(pickle.dumps(MetaEngine(PRIORS))).suggest(SPACE, "minimize", cfgs, vals, seed=7).params
+    assert a == b
+
+
+def test_prior_points_are_capped_keeping_the_best() -> None:
+    big = prior("big", 1.0, n=500, seed=3)
+    from metahpo._prior import align_studies
+
+    (aligned,), _ = align_studies(SPACE, [big], "minimize")
+    idx = _subsample(aligned, 40)
+    assert idx.size == 40
+    assert np.unique(idx).size == 40
+    assert set(np.argsort(-aligned.z)[:20]) <= set(idx.tolist())
+    np.testing.assert_array_equal(idx, _subsample(aligned, 40))  # stable from call to call
+    engine = MetaEngine([big], EngineConfig(max_prior_points=64, n_startup_trials=1))
+    cfgs = SPACE.decode(np.random.default_rng(4).random((3, SPACE.n_features)))
+    s = engine.suggest(SPACE, "minimize", cfgs, [f(c, 1) for c in cfgs], seed=0)
+    assert s.info["n_prior_points"] <= 64
+
+
+def test_kendall_tau() -> None:
+    a = np.arange(5.0)
+    assert kendall_tau(a, a) == pytest.approx(1.0)
+    assert kendall_tau(a, -a) == pytest.approx(-1.0)
+    assert kendall_tau(a[:1], a[:1]) == 0.0
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "field"),
+    [
+        ({"n_startup_trials": -1}, "n_startup_trials"),
+        ({"max_points_per_study": 1}, "max_points_per_study"),
+        ({"min_overlap": 1.5}, "min_overlap"),
+        ({"device": "tpu"}, "device"),
+    ],
+)
+def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        EngineConfig(**kwargs)

@@ -1,0 +1,71 @@
+"""The SQL knowledge base: round trips, atomic replace, patterns."""
+
+from __future__ import annotations
+
+import math
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metahpo import CategoricalParam, FloatParam, KnowledgeBase, PriorStudy, PriorTrial, SearchSpace
+
+
+def _study(name: str, n: int = 3) -> PriorStudy:
+    space = SearchSpace({"x": FloatParam(0, 1), "c": CategoricalParam(("a", 1, None))})
+    trials = tuple(PriorTrial({"x": i / n, "c": ("a", 1, None)[i % 3]}, (float(i),)) for i in range(n))
+    return PriorStudy(name, trials, ("maximize",), space)
+
+
+def test_round_trip_keeps_values_types_directions_and_space(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb.add_study(_study("xgb-a"))
+    # A second handle on the same file sees the same study (it is really stored).
+    (loaded,) = KnowledgeBase(kb.url).load()
+    original = _study("xgb-a")
+    assert loaded.name == "xgb-a"
+    assert loaded.directions == ("maximize",)
+    assert loaded.space == original.space
+    assert [dict(t.params) for t in loaded.trials] == [dict(t.params) for t in original.trials]
+    assert [t.values for t in loaded.trials] == [t.values for t in original.trials]
+
+
+def test_patterns_exclude_and_framework(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    for name in ("xgb-a", "xgb-b", "lgbm-a"):
+        kb.add_study(_study(name))
+    kb.add_study(_study("xgb-a"), framework="hyperopt")
+    assert [s.name for s in kb.load("xgb-*", exclude=["xgb-b"])] == ["xgb-a", "xgb-a"]
+    assert kb.study_names(framework="optuna") == ["xgb-a", "xgb-b", "lgbm-a"]
+
+
+def test_duplicate_names_need_replace_and_replace_is_whole(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb.add_study(_study("s", 3))
+    with pytest.raises(ValueError, match="already in the knowledge base"):
+        kb.add_study(_study("s", 5))
+    assert len(kb.load()[0].trials) == 3  # the failed add changed nothing
+    kb.add_study(_study("s", 5), replace=True)
+    (s,) = kb.load()
+    assert len(s.trials) == 5
+
+
+def test_numpy_scalars_and_non_finite_values_are_stored_as_json(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    trial = PriorTrial({"x": np.float64(0.5), "n": np.int64(3)}, (float("inf"),))
+    kb.add_study(PriorStudy("np", (trial,)))
+    (s,) = kb.load()
+    assert s.trials[0].params == {"x": 0.5, "n": 3}
+    assert math.isnan(s.trials[0].values[0])  # stored as null, never as a fake number
+
+
+def test_bad_url_is_rejected_with_the_field_name() -> None:
+    with pytest.raises(ValueError, match="knowledge_base must be a SQLAlchemy URL"):
+        KnowledgeBase("kb.db")
+
+
+def test_pickles_by_url(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb.add_study(_study("s"))
+    assert [s.name for s in pickle.loads(pickle.dumps(kb)).load()] == ["s"]

@@ -1,0 +1,207 @@
+"""MetaSampler behaviour beyond the conformance suites."""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+from _optuna_helpers import make_prior, quadratic
+from optuna.trial import TrialState
+
+from metahpo import KnowledgeBase, PriorStudy, PriorTrial
+from optuna_meta import MetaSampler, _compat
+
+
+def test_import_does_not_import_torch() -> None:
+    code = "import optuna_meta, sys; print('torch' in sys.modules, 'botorch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False False"
+
+
+def test_no_argument_learns_from_the_other_studies_of_the_storage(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    for i, shift in enumerate((1.0, 1.2)):
+        make_prior(url, f"prior-{i}", shift, n=25, seed=i)
+    study = optuna.create_study(storage=url, study_name="target", sampler=MetaSampler(seed=0))
+    study.optimize(quadratic(1.1), n_trials=5)
+    sampler = study.sampler
+    assert isinstance(sampler, MetaSampler)
+    assert sorted(p.name for p in sampler.prior_studies(study)) == ["prior-0", "prior-1"]  # not itself
+    attrs = [t.system_attrs for t in study.trials]
+    assert [a["metahpo:phase"] for a in attrs] == ["portfolio"] * 3 + ["mtgp"] * 2
+    assert '"n_prior_trials_used": 50' in attrs[-1]["metahpo:info"]
+    # The zero-shot start beats random search's typical first trials on this easy transfer.
+    assert min(t.value for t in study.trials[:3]) < 1.5
+
+
+def test_explicit_sources_url_pattern_trials_and_knowledge_base(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'team.db'}"
+    make_prior(url, "xgb-a", 1.0, n=10)
+    make_prior(url, "lgbm-a", 1.0, n=10)
+    study_obj = make_prior(None, "in-memory", 0.9, n=10)
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb.add_study(PriorStudy("kb-study", (PriorTrial({"x": 1.0}, (0.0,)), PriorTrial({"x": 2.0}, (1.0,)))))
+    sampler = MetaSampler(
+        source_studies=[study_obj, f"{url}::xgb-*", study_obj.trials[:5]], knowledge_base=kb.url, seed=0
+    )
+    target = optuna.create_study(sampler=sampler)
+    names = [p.name for p in sampler.prior_studies(target)]
+    assert names == ["in-memory", "xgb-a", "trials[2]", "kb-study"]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "match"),
+    [
+        ({"source_studies": "sqlite:///x.db"}, TypeError, "source_studies must be a list"),
+        ({"source_studies": [42]}, TypeError, r"source_studies\[0\] must be"),
+        ({"max_prior_points": -1}, ValueError, "max_prior_points"),
+        ({"device": "gpu"}, ValueError, "device must be"),
+        ({"knowledge_base": "kb.db"}, ValueError, "knowledge_base must be a SQLAlchemy URL"),
+    ],
+)
+def test_bad_arguments_name_the_field(kwargs: dict, error: type, match: str) -> None:
+    with pytest.raises(error, match=match):
+        MetaSampler(**kwargs)
+
+
+def test_bad_source_url_is_named_when_resolved() -> None:
+    sampler = MetaSampler(source_studies=["not-a-url::x"])
+    with pytest.raises(ValueError, match=r"source_studies\[0\] must be 'URL'"):
+        sampler.prior_studies(optuna.create_study())
+
+
+def test_same_seed_same_sequence() -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+
+    def run() -> list[dict]:
+        s = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=3))
+        s.optimize(quadratic(1.0), n_trials=6)
+        return [t.params for t in s.trials]
+
+    assert run() == run()
+
+
+def test_enqueued_trials_full_and_partial() -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0, n_startup_trials=1))
+    study.optimize(quadratic(1.0), n_trials=2)
+    study.enqueue_trial({"x": 4.5, "y": 1.0, "c": "a", "k": 2})
+    study.enqueue_trial({"k": 7, "c": "c"})
+    study.optimize(quadratic(1.0), n_trials=2)
+    full, partial = study.trials[2].params, study.trials[3].params
+    assert full == {"x": 4.5, "y": 1.0, "c": "a", "k": 2}
+    assert partial["k"] == 7
+    assert partial["c"] == "c"
+    assert study.trials[3].system_attrs["metahpo:phase"] == "mtgp"
+
+
+def test_pickle_round_trip_keeps_priors_and_works(tmp_path: Path) -> None:
+    prior = make_prior(None, "p", 1.0, n=15)
+    sampler = MetaSampler(source_studies=[prior], seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic(1.0), n_trials=4)  # builds caches and a fitted model
+    clone = pickle.loads(pickle.dumps(sampler))
+    other = optuna.create_study(sampler=clone)
+    other.optimize(quadratic(1.0), n_trials=4)
+    assert [p.name for p in clone.prior_studies(other)] == ["p"]
+    assert all(t.state == TrialState.COMPLETE for t in other.trials)
+
+
+def test_a_failing_model_falls_back_once_and_the_study_goes_on(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    import metahpo._engine
+
+    def boom(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("simulated surrogate failure")
+
+    monkeypatch.setattr(metahpo._engine.MetaEngine, "_suggest", boom)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=0))
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING):
+            study.optimize(quadratic(1.0), n_trials=5)
+    finally:
+        optuna.logging.disable_propagation()
+    assert len(study.trials) == 5
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # One warning (for the first trial); later fallbacks are logged at debug level only.
+    warned = {r.getMessage() for r in caplog.records if "simulated surrogate failure" in r.getMessage()}
+    assert len(warned) == 1
+    assert all(r.levelno == logging.WARNING for r in caplog.records)
+    assert study.trials[-1].system_attrs["metahpo:phase"] == "fallback"
+
+
+def test_non_finite_values_and_failed_trials_do_not_break_the_model() -> None:
+    values = iter([1.0, float("inf"), 2.0, None, 0.5, 3.0, 0.1, 0.2, 0.3, 0.4, 0.6, 0.7, 0.8])
+
+    def objective(trial: optuna.Trial) -> float:
+        trial.suggest_float("x", 0, 1)
+        v = next(values)
+        if v is None:
+            raise ValueError("objective failed")
+        return v
+
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=0, n_startup_trials=2))
+    study.optimize(objective, n_trials=13, catch=(ValueError,))
+    assert len(study.trials) == 13
+    assert study.trials[-1].system_attrs["metahpo:phase"] == "gp"
+
+
+def test_multi_objective_studies_use_the_independent_sampler() -> None:
+    study = optuna.create_study(directions=["minimize", "maximize"], sampler=MetaSampler(seed=0))
+    study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=5)
+    assert len(study.trials) == 5
+
+
+def test_parallel_threads_do_not_duplicate_suggestions() -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0))
+    study.optimize(quadratic(1.0), n_trials=12, n_jobs=3)
+    params = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(study.trials) == 12
+    assert len(set(params)) == 12
+
+
+def test_conditional_parameters_go_to_the_independent_sampler() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        if kind == "a":
+            return trial.suggest_float("a_x", 0, 1)
+        return 1 + trial.suggest_int("b_k", 0, 5)
+
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=0, n_startup_trials=3))
+    study.optimize(objective, n_trials=8)
+    assert all(t.state == TrialState.COMPLETE for t in study.trials)
+
+
+def test_storage_access_helper_reaches_the_rdb_storage(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    study = optuna.create_study(storage=url, study_name="s")
+    trial = study.ask()
+    storage = _compat.study_storage(study)
+    storage.set_trial_system_attr(_compat.trial_id(study, study.trials[0]), "k", "v")
+    study.tell(trial, 1.0)
+    assert optuna.load_study(study_name="s", storage=url).trials[0].system_attrs["k"] == "v"
+
+
+def test_no_prior_gp_is_not_worse_than_random_on_a_smooth_problem() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return sum((trial.suggest_float(f"x{i}", -3, 3) - 0.5) ** 2 for i in range(3))
+
+    results = {"meta": [], "random": []}
+    for seed in range(2):
+        for name, sampler in (
+            ("meta", MetaSampler(source_studies=[], seed=seed)),
+            ("random", optuna.samplers.RandomSampler(seed=seed)),
+        ):
+            s = optuna.create_study(sampler=sampler)
+            s.optimize(objective, n_trials=20)
+            results[name].append(s.best_value)
+    assert np.median(results["meta"]) < np.median(results["random"])
