@@ -7,7 +7,7 @@ import json
 import math
 import threading
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import optuna
@@ -339,7 +339,7 @@ class MetaSampler(BaseSampler):
             _logger.debug(msg)
 
 
-def _direction(study: Study) -> str:
+def _direction(study: Study) -> Literal["minimize", "maximize"]:
     return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
 
 

@@ -131,7 +131,7 @@ def _fit(
     from gpytorch.mlls import ExactMarginalLogLikelihood
 
     n_tasks = len(X_tasks)
-    kw = {"dtype": torch.float64, "device": device}
+    kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
     if n_tasks == 1:
         train_X = torch.as_tensor(X_tasks[0], **kw)  # (n, F)
         train_Y = torch.as_tensor(z_tasks[0], **kw).unsqueeze(-1)  # (n, 1)
@@ -168,7 +168,7 @@ def _perturb(
     for name, p in space.params.items():
         if isinstance(p, CategoricalParam) and p.n_features > 1:
             sl = space.feature_slice(name)
-            flip = rng.random(out.shape[0]) < 1.0 / max(len(space.params), 2)
+            flip = np.asarray(rng.random(out.shape[0]) < 1.0 / max(len(space.params), 2))
             new = rng.integers(0, p.n_features, size=int(flip.sum()))
             block = np.zeros((int(flip.sum()), p.n_features))
             block[np.arange(new.size), new] = 1.0
@@ -218,7 +218,7 @@ def _optimize_acquisition(
 
     rng = np.random.default_rng(seed)
     device = next(fit.model.parameters()).device
-    kw = {"dtype": torch.float64, "device": device}
+    kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
     F = space.n_features
     if pending.shape[0] > 0:
         acqf = qLogExpectedImprovement(
@@ -238,7 +238,7 @@ def _optimize_acquisition(
                 out.append(acqf(t).detach().cpu().numpy())
         return np.concatenate(out)
 
-    sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)
+    sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
     raw = sobol.draw(n_candidates, dtype=torch.float64).numpy()
     cand = np.vstack(
         [raw, _perturb(space, incumbents, rng, 16, 0.08), _perturb(space, incumbents[:3], rng, 16, 0.02)]
@@ -267,7 +267,7 @@ def _optimize_acquisition(
             X = start.clone()
             X[:, num] = x_num
             loss = -acqf(X.unsqueeze(-2)).sum()
-            loss.backward()  # type: ignore[no-untyped-call]
+            loss.backward()
             opt.step()
             with torch.no_grad():
                 x_num.clamp_(0.0, 1.0)

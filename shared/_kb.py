@@ -170,7 +170,7 @@ class KnowledgeBase:
                 )
                 conn.execute(sa.delete(self._trials).where(self._trials.c.study_id == old))
                 conn.execute(sa.delete(self._studies).where(self._studies.c.id == old))
-            sid = conn.execute(
+            inserted = conn.execute(
                 sa.insert(self._studies).values(
                     name=study.name,
                     framework=framework,
@@ -178,7 +178,9 @@ class KnowledgeBase:
                     space=json.dumps(space_to_json(study.space)) if study.space is not None else None,
                     created_at=_dt.datetime.now(_dt.timezone.utc).replace(tzinfo=None),
                 )
-            ).inserted_primary_key[0]
+            ).inserted_primary_key
+            assert inserted is not None  # a single-row insert always reports its key
+            sid = inserted[0]
             if rows:
                 conn.execute(sa.insert(self._trials), [{"study_id": sid, **r} for r in rows])
         return int(sid)

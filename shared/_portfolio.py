@@ -28,7 +28,7 @@ __all__ = ["greedy_portfolio", "kendall_tau", "knn_predict"]
 def knn_predict(study: AlignedStudy, X: np.ndarray) -> np.ndarray:
     """``(m, F)`` configurations -> ``(m,)`` predicted scores on ``study`` (1-nearest neighbour)."""
     d2 = ((X[:, None, :] - study.X[None, :, :]) ** 2).sum(-1)  # (m, n)
-    return study.z[np.argmin(d2, axis=1)]
+    return np.asarray(study.z[np.argmin(d2, axis=1)])
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:

@@ -180,7 +180,7 @@ def copula_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
     from scipy.stats import rankdata
 
     v = np.asarray(values, dtype=float)
-    require(v.ndim == 1 and np.all(np.isfinite(v)), "values", "must be a finite 1-d array", v.shape)
+    require(v.ndim == 1 and bool(np.all(np.isfinite(v))), "values", "must be a finite 1-d array", v.shape)
     if v.size == 0:
         return v.copy()
     signed = -v if direction == "minimize" else v

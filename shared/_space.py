@@ -227,10 +227,10 @@ class SearchSpace:
             [
                 s.start
                 for n, s in self._slices.items()
-                if isinstance(self.params[n], FloatParam) and self.params[n].step is None
+                if isinstance(p := self.params[n], FloatParam) and p.step is None
             ],
             dtype=np.int64,
-        )  # type: ignore[union-attr]
+        )
 
     def signature(self) -> tuple[tuple[str, Param], ...]:
         """A hashable identity of the space (names, order and definitions)."""
@@ -393,10 +393,8 @@ def merge_spaces(spaces: Sequence[SearchSpace]) -> SearchSpace:
                 and old.log == p.log
                 and old.step == p.step
             ):
-                merged[name] = type(p)(
-                    min(old.low, p.low),
-                    max(old.high, p.high),  # type: ignore[arg-type]
-                    p.log,
-                    p.step,
-                )
+                if isinstance(p, IntParam):
+                    merged[name] = IntParam(min(old.low, p.low), max(old.high, p.high), p.log, p.step)  # type: ignore[arg-type]
+                else:
+                    merged[name] = FloatParam(min(old.low, p.low), max(old.high, p.high), p.log, p.step)
     return SearchSpace(merged)
