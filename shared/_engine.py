@@ -48,7 +48,7 @@ class EngineConfig:
     min_overlap: float = 0.5
     n_candidates: int = 1024
     fit_maxiter_cold: int = 60
-    fit_maxiter_warm: int = 20
+    fit_maxiter_warm: int = 12
     device: str = "auto"
 
     def __post_init__(self) -> None:

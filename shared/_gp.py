@@ -194,7 +194,7 @@ def _optimize_acquisition(
     seed: int,
     n_candidates: int = 1024,
     n_local: int = 3,
-    local_steps: int = 20,
+    local_steps: int = 10,
     fixed: Mapping[int, float] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Maximise LogEI (qLogEI with pending points) over legal configurations of ``space``.
@@ -233,7 +233,7 @@ def _optimize_acquisition(
     def score(X: np.ndarray) -> np.ndarray:
         out = []
         with torch.no_grad():
-            for chunk in np.array_split(X, max(1, int(np.ceil(X.shape[0] / 512)))):
+            for chunk in np.array_split(X, max(1, int(np.ceil(X.shape[0] / 4096)))):
                 t = torch.as_tensor(chunk, **kw).unsqueeze(-2)  # (b, 1, F)
                 out.append(acqf(t).detach().cpu().numpy())
         return np.concatenate(out)
@@ -261,7 +261,7 @@ def _optimize_acquisition(
     if num.numel() > 0 and order.size > 0:
         start = torch.as_tensor(cand[order], **kw)  # (k, F)
         x_num = start[:, num].clone().requires_grad_(True)  # (k, F_num)
-        opt = torch.optim.Adam([x_num], lr=0.03)
+        opt = torch.optim.Adam([x_num], lr=0.05)
         for _ in range(local_steps):
             opt.zero_grad()
             X = start.clone()
