@@ -95,7 +95,11 @@ def main() -> None:
         priors = build_priors(n_prior)
         rows: dict[str, list[list[float]]] = {"MetaSampler": [], "GPSampler": []}
         for seed in range(args.seeds):
-            meta = MetaSampler(source_studies=priors, seed=seed) if priors else MetaSampler(source_studies=[], seed=seed)
+            meta = (
+                MetaSampler(source_studies=priors, seed=seed)
+                if priors
+                else MetaSampler(source_studies=[], seed=seed)
+            )
             for name, sampler in (("MetaSampler", meta), ("GPSampler", optuna.samplers.GPSampler(seed=seed))):
                 times = time_study(sampler)
                 rows[name].append([statistics.median(times[m - 2 : m + 1]) for m in marks])

@@ -1,0 +1,205 @@
+"""``MetaAlgo``: the Hyperopt adapter of the metahpo engine (thin glue; numerics in :mod:`metahpo`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import pickle
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK
+from hyperopt.base import miscs_update_idxs_vals
+
+from hyperopt_meta._space import Label, active, labels_of, model_space
+from metahpo import EngineConfig, KnowledgeBase, MetaEngine, PriorStudy, PriorTrial
+
+_logger = logging.getLogger("hyperopt.metahpo")
+
+
+def _finite_loss(doc: dict[str, Any]) -> float | None:
+    result = doc.get("result") or {}
+    if doc.get("state") != JOB_STATE_DONE or result.get("status") != STATUS_OK:
+        return None
+    loss: Any = result.get("loss")
+    try:
+        v = float(loss)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _stored(doc: dict[str, Any]) -> dict[str, Any]:
+    """label -> stored value for the labels active in a trial doc."""
+    return {k: v[0] for k, v in doc["misc"]["vals"].items() if len(v) > 0}
+
+
+def trials_to_prior(trials: Any, name: str, labels: dict[str, Label] | None = None) -> PriorStudy:
+    """Finished hyperopt trials -> a prior study (losses are minimised).
+
+    With ``labels`` (the space the trials were run on), choice indices become option values, so
+    the study aligns by value with studies of other frameworks; without, values are kept as stored.
+    """
+    rows = []
+    for doc in trials.trials:
+        loss = _finite_loss(doc)
+        if loss is None:
+            continue
+        stored = _stored(doc)
+        params = {
+            k: (labels[k].to_core(v) if labels is not None and k in labels else _plain(v))
+            for k, v in stored.items()
+        }
+        rows.append(PriorTrial(params, (loss,)))
+    return PriorStudy(name, tuple(rows), ("minimize",), source="hyperopt")
+
+
+def _plain(v: Any) -> Any:
+    return v.item() if isinstance(v, np.generic) else v
+
+
+class MetaAlgo:
+    """A Hyperopt ``algo`` that learns from prior studies, with the same engine as
+    :class:`optuna_meta.MetaSampler` (zero-shot portfolio, then a multi-task GP).
+
+    Use ``algo=MetaAlgo(...).suggest`` in ``fmin``.  Labels active in every trial are modelled;
+    labels inside conditional branches (nested ``hp.choice``) are drawn from their own
+    distributions, and their activity follows the branch the model picked.
+
+    Args:
+        source_trials: prior hyperopt runs: ``Trials`` objects or paths to pickled ``Trials``
+            (their choice values are taken as indices into this space's options), or
+            :class:`metahpo.PriorStudy`.
+        knowledge_base: a metahpo knowledge base (URL or object) whose studies are priors too.
+        n_startup_trials, max_source_studies, max_prior_points, min_overlap, device: as for
+            :class:`optuna_meta.MetaSampler`.
+    """
+
+    def __init__(
+        self,
+        *,
+        source_trials: Sequence[Any] = (),
+        knowledge_base: str | KnowledgeBase | None = None,
+        n_startup_trials: int | None = None,
+        max_source_studies: int = 8,
+        max_prior_points: int = 256,
+        min_overlap: float = 0.5,
+        device: str = "auto",
+    ) -> None:
+        self._config = EngineConfig(
+            n_startup_trials=n_startup_trials,
+            max_source_studies=max_source_studies,
+            max_prior_points=max_prior_points,
+            min_overlap=min_overlap,
+            device=device,
+        )
+        if isinstance(source_trials, (str, Path)) or not isinstance(source_trials, Sequence):
+            raise TypeError("source_trials must be a list of Trials, pickle paths or PriorStudy")
+        self._sources = list(source_trials)
+        for i, s in enumerate(self._sources):
+            if not isinstance(s, (str, Path, PriorStudy)) and not hasattr(s, "trials"):
+                raise TypeError(
+                    f"source_trials[{i}] must be a hyperopt Trials, a path to a pickled Trials or "
+                    f"a metahpo.PriorStudy (got {type(s).__name__})"
+                )
+        self._kb = KnowledgeBase(knowledge_base) if isinstance(knowledge_base, str) else knowledge_base
+        self._engine: MetaEngine | None = None
+        self._lock = threading.RLock()
+        self._warned: set[str] = set()
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_engine"] = None
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.RLock()
+
+    def _get_engine(self, labels: dict[str, Label]) -> MetaEngine:
+        with self._lock:
+            if self._engine is None:
+                priors: list[PriorStudy] = []
+                for i, src in enumerate(self._sources):
+                    if isinstance(src, PriorStudy):
+                        priors.append(src)
+                        continue
+                    if isinstance(src, (str, Path)):
+                        with open(src, "rb") as f:
+                            src = pickle.load(f)
+                    # Prior runs are taken to share this space's choice options (indices -> values).
+                    priors.append(trials_to_prior(src, f"trials[{i}]", labels))
+                if self._kb is not None:
+                    priors += self._kb.load()
+                self._engine = MetaEngine(priors, self._config)
+            return self._engine
+
+    def suggest(self, new_ids: Sequence[int], domain: Any, trials: Any, seed: int) -> list[dict[str, Any]]:
+        """Hyperopt's algo contract: new trial docs for ``new_ids``."""
+        rng = np.random.default_rng(seed)
+        labels = labels_of(domain.expr)
+        docs = []
+        # NEW / RUNNING docs (SparkTrials, MongoTrials, several new_ids) are pending points.
+        pending = [_stored(d) for d in trials.trials if d.get("state") in (JOB_STATE_NEW, JOB_STATE_RUNNING)]
+        for new_id in new_ids:
+            stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng)
+            pending.append(stored)
+            flags = active(labels, stored)
+            idxs = {k: ([new_id] if flags[k] else []) for k in labels}
+            vals = {k: ([stored[k]] if flags[k] else []) for k in labels}
+            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir}
+            miscs_update_idxs_vals([misc], idxs, vals)
+            docs.extend(trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc]))
+        return docs
+
+    def _one(
+        self,
+        labels: dict[str, Label],
+        trials: Any,
+        pending: list[dict[str, Any]],
+        seed: int,
+        rng: np.random.Generator,
+    ) -> dict[str, Any]:
+        stored = {k: lab.sample(rng) for k, lab in labels.items()}
+        space = model_space(labels)
+        if not space.params:
+            return stored
+        try:
+            observed, values = [], []
+            for doc in trials.trials:
+                loss = _finite_loss(doc)
+                vals = _stored(doc)
+                if loss is None or not all(k in vals for k in space.params):
+                    continue
+                observed.append({k: labels[k].to_core(vals[k]) for k in space.params})
+                values.append(loss)
+            pend = [{k: labels[k].to_core(v) for k, v in p.items() if k in space.params} for p in pending]
+            engine = self._get_engine(labels)
+            suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed)
+            for k, v in suggestion.params.items():
+                stored[k] = labels[k].to_hyperopt(v)
+        except Exception as e:
+            key = type(e).__name__
+            with self._lock:
+                first = key not in self._warned
+                self._warned.add(key)
+            (_logger.warning if first else _logger.debug)(
+                "MetaAlgo could not use its model (%s: %s); this trial is drawn at random.", key, e
+            )
+        return stored
+
+
+def record_trials(
+    trials: Any, space: Any, knowledge_base: str | KnowledgeBase, name: str, *, replace: bool = False
+) -> int:
+    """Store a finished ``fmin`` run in the knowledge base (choices stored by value) and return
+    the study's id, so Optuna and Hyperopt users share one history."""
+    kb = KnowledgeBase(knowledge_base) if isinstance(knowledge_base, str) else knowledge_base
+    labels = labels_of(space)
+    prior = trials_to_prior(trials, name, labels)
+    prior = PriorStudy(prior.name, prior.trials, prior.directions, model_space(labels), "hyperopt")
+    return kb.add_study(prior, framework="hyperopt", replace=replace)

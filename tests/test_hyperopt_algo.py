@@ -1,0 +1,177 @@
+"""The Hyperopt adapter: the algo contract, space conversion, conditional spaces, priors."""
+
+from __future__ import annotations
+
+import functools
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hyperopt import STATUS_FAIL, STATUS_OK, Trials, fmin, hp, space_eval, tpe
+from hyperopt.tests.unit import test_domains as td
+
+from hyperopt_meta import MetaAlgo, record_trials
+from hyperopt_meta._space import labels_of, model_space
+from metahpo import CategoricalParam, FloatParam, IntParam, KnowledgeBase
+
+SPACE = {
+    "x": hp.uniform("x", -5, 5),
+    "lr": hp.loguniform("lr", np.log(1e-4), np.log(1)),
+    "model": hp.choice(
+        "model",
+        [
+            {"kind": "svm", "C": hp.lognormal("C", 0, 1)},
+            {"kind": "tree", "depth": hp.quniform("depth", 1, 10, 1)},
+        ],
+    ),
+    "act": hp.choice("act", ["relu", "tanh"]),
+    "n": hp.randint("n", 3, 9),
+}
+
+
+def loss(cfg: dict, shift: float = 1.0) -> float:
+    pen = 0.0 if cfg["model"]["kind"] == "tree" else 0.5
+    return (
+        (cfg["x"] - shift) ** 2
+        + (np.log10(cfg["lr"]) + 2) ** 2
+        + pen
+        + (0.0 if cfg["act"] == "tanh" else 0.3)
+    )
+
+
+def _run(algo, n: int = 8, seed: int = 0, fn=loss) -> Trials:  # type: ignore[no-untyped-def]
+    trials = Trials()
+    fmin(
+        fn,
+        SPACE,
+        algo=algo,
+        max_evals=n,
+        trials=trials,
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
+    return trials
+
+
+def test_space_conversion() -> None:
+    labels = labels_of(SPACE)
+    assert labels["x"].param == FloatParam(-5, 5)
+    assert labels["lr"].param.log
+    assert labels["lr"].param.low == pytest.approx(1e-4)
+    assert labels["act"].param == CategoricalParam(("relu", "tanh"))  # literal options by value
+    assert labels["model"].param == CategoricalParam((0, 1))  # expression options by index
+    assert labels["n"].param == IntParam(3, 8)
+    assert labels["depth"].param == FloatParam(1, 10, step=1)
+    assert not labels["C"].unconditional
+    assert not labels["depth"].unconditional
+    assert sorted(model_space(labels).params) == ["act", "lr", "model", "n", "x"]
+
+
+def test_fmin_runs_and_conditional_labels_follow_their_branch() -> None:
+    trials = _run(MetaAlgo().suggest, n=14)
+    assert len(trials.trials) == 14
+    for doc in trials.trials:
+        vals = doc["misc"]["vals"]
+        branch = vals["model"][0]
+        assert (len(vals["C"]), len(vals["depth"])) == ((1, 0) if branch == 0 else (0, 1))
+        cfg = space_eval(SPACE, {k: v[0] for k, v in vals.items() if v})
+        assert -5 <= cfg["x"] <= 5
+        assert 3 <= cfg["n"] <= 8
+
+
+def test_priors_from_trials_and_pickles_warm_start(tmp_path: Path) -> None:
+    prior = _run(tpe.suggest, n=40, seed=3, fn=functools.partial(loss, shift=1.2))
+    path = tmp_path / "prior.pkl"
+    path.write_bytes(pickle.dumps(prior))
+    for source in (prior, str(path)):
+        first = _run(MetaAlgo(source_trials=[source]).suggest, n=3)
+        # The portfolio proposes configurations that were good on the related prior run.
+        assert min(first.losses()) < 1.0
+
+
+def test_several_new_ids_at_once_are_distinct() -> None:
+    algo = MetaAlgo()
+    trials = Trials()
+    fmin(
+        loss,
+        SPACE,
+        algo=algo.suggest,
+        max_evals=12,
+        trials=trials,
+        max_queue_len=3,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    xs = [d["misc"]["vals"]["x"][0] for d in trials.trials]
+    assert len(set(xs)) == len(xs)
+
+
+def test_failed_and_nan_trials_are_ignored() -> None:
+    calls = iter(range(100))
+
+    def flaky(cfg: dict) -> dict:
+        i = next(calls)
+        if i % 4 == 1:
+            return {"status": STATUS_FAIL}
+        if i % 4 == 2:
+            return {"loss": float("nan"), "status": STATUS_OK}
+        return {"loss": loss(cfg), "status": STATUS_OK}
+
+    trials = _run(MetaAlgo(n_startup_trials=3).suggest, n=14, fn=flaky)
+    assert len(trials.trials) == 14
+
+
+def test_partial_configuration_and_pickling() -> None:
+    algo = functools.partial(MetaAlgo(max_prior_points=64).suggest)
+    clone = pickle.loads(pickle.dumps(algo))
+    assert len(_run(clone, n=4).trials) == 4
+
+
+def test_record_trials_shares_history_through_the_knowledge_base(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    done = _run(tpe.suggest, n=20, seed=1)
+    record_trials(done, SPACE, url, "hyperopt-run")
+    (study,) = KnowledgeBase(url).load()
+    assert study.name == "hyperopt-run"
+    assert len(study.trials) == 20
+    assert {t.params["act"] for t in study.trials} <= {"relu", "tanh"}  # stored by value
+    trials = _run(MetaAlgo(knowledge_base=url).suggest, n=3)
+    assert len(trials.trials) == 3
+
+
+def test_bad_sources_name_the_field() -> None:
+    with pytest.raises(TypeError, match=r"source_trials\[0\] must be"):
+        MetaAlgo(source_trials=[42])
+    with pytest.raises(TypeError, match="source_trials must be a list"):
+        MetaAlgo(source_trials="prior.pkl")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "quadratic1",
+        "q1_lognormal",
+        "q1_choice",
+        "n_arms",
+        "distractor",
+        "gauss_wave",
+        "gauss_wave2",
+        "many_dists",
+        "branin",
+    ],
+)
+def test_hyperopt_standard_domains(name: str) -> None:
+    domain = getattr(td, name)()
+    trials = Trials()
+    fmin(
+        lambda x: x,
+        domain.expr,
+        algo=MetaAlgo(n_startup_trials=4).suggest,
+        max_evals=7,
+        trials=trials,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    assert len(trials.trials) == 7
+    assert all(np.isfinite(trials.losses()))
