@@ -1,0 +1,46 @@
+"""The ``metahpo`` command line."""
+
+from __future__ import annotations
+
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from metahpo.cli import main
+
+
+def test_demo_runs_a_meta_learned_study_and_prints_its_table(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    assert main(["demo", "--trials", "5", "--seeds", "1", "--prior-trials", "6", "--storage", url]) == 0
+    out = capsys.readouterr().out
+    assert "| trials | MetaSampler | TPESampler |" in out
+    rows = [line for line in out.splitlines() if line.startswith("| 5 |")]
+    assert len(rows) == 1
+    meta, tpe = (float(c) for c in rows[0].strip("|").split("|")[1:3])
+    assert 0.0 < meta <= 1.0
+    assert 0.0 < tpe <= 1.0
+    assert not math.isnan(meta)
+    assert "MetaSampler phases (last seed): portfolio x3, mtgp x2" in out
+    # The held-out runs were removed from the storage; the 7 prior studies stay.
+    import optuna
+
+    assert len(optuna.get_all_study_names(storage=url)) == 7
+
+
+def test_demo_rejects_bad_arguments_naming_them(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--dataset", "mnist"]) == 2
+    assert "--dataset must be one of" in capsys.readouterr().err
+    assert main(["demo", "--trials", "0"]) == 2
+    assert "--trials must be >= 1" in capsys.readouterr().err
+
+
+def test_console_script_is_installed() -> None:
+    out = subprocess.run(
+        [sys.executable, "-m", "metahpo.cli", "--help"], capture_output=True, text=True, check=True
+    )
+    assert "demo" in out.stdout
