@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK
+from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK, rand
 from hyperopt.base import miscs_update_idxs_vals
 
 from hyperopt_meta._space import Label, active, labels_of, model_space
@@ -141,7 +141,11 @@ class MetaAlgo:
     def suggest(self, new_ids: Sequence[int], domain: Any, trials: Any, seed: int) -> list[dict[str, Any]]:
         """Hyperopt's algo contract: new trial docs for ``new_ids``."""
         rng = np.random.default_rng(seed)
-        labels = labels_of(domain.expr)
+        try:
+            labels = labels_of(domain.expr)
+        except Exception as e:  # fmin must go on
+            self._warn_once(e, "this space is not understood; trials are drawn by rand.suggest")
+            return list(rand.suggest(new_ids, domain, trials, seed))
         docs = []
         # NEW / RUNNING docs (SparkTrials, MongoTrials, several new_ids) are pending points.
         pending = [_stored(d) for d in trials.trials if d.get("state") in (JOB_STATE_NEW, JOB_STATE_RUNNING)]
@@ -182,15 +186,18 @@ class MetaAlgo:
             suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed)
             for k, v in suggestion.params.items():
                 stored[k] = labels[k].to_hyperopt(v)
-        except Exception as e:
-            key = type(e).__name__
-            with self._lock:
-                first = key not in self._warned
-                self._warned.add(key)
-            (_logger.warning if first else _logger.debug)(
-                "MetaAlgo could not use its model (%s: %s); this trial is drawn at random.", key, e
-            )
+        except Exception as e:  # fmin must go on: this trial keeps its random draw
+            self._warn_once(e, "this trial is drawn at random")
         return stored
+
+    def _warn_once(self, error: Exception, consequence: str) -> None:
+        key = type(error).__name__
+        with self._lock:
+            first = key not in self._warned
+            self._warned.add(key)
+        (_logger.warning if first else _logger.debug)(
+            "MetaAlgo could not use its model (%s: %s); %s.", key, error, consequence
+        )
 
 
 def record_trials(

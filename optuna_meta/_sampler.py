@@ -173,7 +173,7 @@ class MetaSampler(BaseSampler):
             return {}
         try:
             return self._sample_relative(study, trial, search_space)
-        except Exception as e:
+        except Exception as e:  # the user's study must go on: fall back for this trial
             self._fallback(study, trial, e)
             return {}
 
@@ -212,7 +212,7 @@ class MetaSampler(BaseSampler):
         if len(study.directions) == 1 and not param_distribution.single():
             try:
                 value = self._zero_shot_value(study, trial, param_name, param_distribution)
-            except Exception as e:
+            except Exception as e:  # the user's study must go on: fall back for this trial
                 self._fallback(study, trial, e)
                 value = None
             if value is not None:

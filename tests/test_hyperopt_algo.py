@@ -175,3 +175,14 @@ def test_hyperopt_standard_domains(name: str) -> None:
     )
     assert len(trials.trials) == 7
     assert all(np.isfinite(trials.losses()))
+
+
+def test_a_space_it_cannot_read_falls_back_to_random_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    import hyperopt_meta._algo
+
+    def boom(expr: object) -> None:
+        raise RuntimeError("simulated unreadable space")
+
+    monkeypatch.setattr(hyperopt_meta._algo, "labels_of", boom)
+    trials = _run(MetaAlgo().suggest, n=4)
+    assert len(trials.trials) == 4
