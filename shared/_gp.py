@@ -113,45 +113,34 @@ def fit_surrogate(
     # for the user of a sampler, so they are silenced here and only here.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return _fit(X_tasks, z_tasks, device=device, warm_state=warm_state, maxiter=maxiter)
+        import gpytorch
+        import torch
+        from botorch.fit import fit_gpytorch_mll
+        from botorch.models import MultiTaskGP, SingleTaskGP
+        from gpytorch.mlls import ExactMarginalLogLikelihood
 
-
-def _fit(
-    X_tasks: list[np.ndarray],
-    z_tasks: list[np.ndarray],
-    *,
-    device: torch.device,
-    warm_state: Mapping[str, Any] | None,
-    maxiter: int,
-) -> FitResult:
-    import gpytorch
-    import torch
-    from botorch.fit import fit_gpytorch_mll
-    from botorch.models import MultiTaskGP, SingleTaskGP
-    from gpytorch.mlls import ExactMarginalLogLikelihood
-
-    n_tasks = len(X_tasks)
-    kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
-    if n_tasks == 1:
-        train_X = torch.as_tensor(X_tasks[0], **kw)  # (n, F)
-        train_Y = torch.as_tensor(z_tasks[0], **kw).unsqueeze(-1)  # (n, 1)
-        model = SingleTaskGP(train_X, train_Y, outcome_transform=None)
-    else:
-        rows = [np.hstack([X, np.full((X.shape[0], 1), float(t))]) for t, X in enumerate(X_tasks)]
-        train_X = torch.as_tensor(np.vstack(rows), **kw)  # (n, F + 1)
-        train_Y = torch.as_tensor(np.concatenate(z_tasks), **kw).unsqueeze(-1)  # (n, 1)
-        model = MultiTaskGP(train_X, train_Y, task_feature=-1, output_tasks=[0], outcome_transform=None)
-    model = model.to(device)
-    if warm_state is not None:
-        # A stale state of another shape is ignored: the fit then starts from the defaults.
-        with contextlib.suppress(RuntimeError, KeyError):
-            model.load_state_dict({k: v.to(device) for k, v in warm_state.items()})
-    mll = ExactMarginalLogLikelihood(model.likelihood, model)
-    with gpytorch.settings.max_cholesky_size(4096):
-        fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=2)
-    model.eval()
-    state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
-    return FitResult(model=model, state=state, n_tasks=n_tasks)
+        n_tasks = len(X_tasks)
+        kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
+        if n_tasks == 1:
+            train_X = torch.as_tensor(X_tasks[0], **kw)  # (n, F)
+            train_Y = torch.as_tensor(z_tasks[0], **kw).unsqueeze(-1)  # (n, 1)
+            model = SingleTaskGP(train_X, train_Y, outcome_transform=None)
+        else:
+            rows = [np.hstack([X, np.full((X.shape[0], 1), float(t))]) for t, X in enumerate(X_tasks)]
+            train_X = torch.as_tensor(np.vstack(rows), **kw)  # (n, F + 1)
+            train_Y = torch.as_tensor(np.concatenate(z_tasks), **kw).unsqueeze(-1)  # (n, 1)
+            model = MultiTaskGP(train_X, train_Y, task_feature=-1, output_tasks=[0], outcome_transform=None)
+        model = model.to(device)
+        if warm_state is not None:
+            # A stale state of another shape is ignored: the fit then starts from the defaults.
+            with contextlib.suppress(RuntimeError, KeyError):
+                model.load_state_dict({k: v.to(device) for k, v in warm_state.items()})
+        mll = ExactMarginalLogLikelihood(model.likelihood, model)
+        with gpytorch.settings.max_cholesky_size(4096):
+            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=2)
+        model.eval()
+        state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
+        return FitResult(model=model, state=state, n_tasks=n_tasks)
 
 
 def _perturb(
