@@ -112,10 +112,11 @@ class MetaSampler(BaseSampler):
         # each other's before the storage does.
         self._inflight: dict[tuple[str, int], dict[str, Any]] = {}
         self._warned: set[str] = set()
+        self._reported: set[Any] = set()
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_engine", "_intersection", "_zero_shot", "_inflight", "_warned"):
+        for key in ("_lock", "_engine", "_intersection", "_zero_shot", "_inflight", "_warned", "_reported"):
             state.pop(key)
         return state
 
@@ -198,6 +199,11 @@ class MetaSampler(BaseSampler):
             )
             params = {k: _plain(v) for k, v in suggestion.params.items()}
             self._inflight[(study.study_name, trial.number)] = params
+            first_time = space.signature() not in self._reported
+            self._reported.add(space.signature())
+        if first_time and engine.priors:
+            report = engine.alignment(space, _direction(study))
+            _logger.info(f"MetaSampler prior alignment for {sorted(space.params)}: {report.summary()}")
         self._record(study, trial, suggestion.phase, suggestion.info)
         self._set_attr(study, trial, _RELATIVE_KEY, json.dumps(params))
         return params

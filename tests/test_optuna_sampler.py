@@ -205,3 +205,19 @@ def test_no_prior_gp_is_not_worse_than_random_on_a_smooth_problem() -> None:
             s.optimize(objective, n_trials=20)
             results[name].append(s.best_value)
     assert np.median(results["meta"]) < np.median(results["random"])
+
+
+def test_alignment_summary_is_logged_once_per_space(caplog: pytest.LogCaptureFixture) -> None:
+    prior = make_prior(None, "p", 1.0, n=10)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0))
+    optuna.logging.set_verbosity(optuna.logging.INFO)
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.INFO, logger="optuna.metahpo"):
+            study.optimize(quadratic(1.0), n_trials=4)
+    finally:
+        optuna.logging.disable_propagation()
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+    summaries = {r.getMessage() for r in caplog.records if "prior alignment" in r.getMessage()}
+    assert len(summaries) == 1
+    assert "1 prior studies used (10 trials), 0 skipped" in summaries.pop()
