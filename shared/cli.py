@@ -2,6 +2,9 @@
 
 ``metahpo demo``
     a real meta-learned study on an embedded default (see :mod:`optuna_meta._demo`).
+``metahpo bench``
+    MetaSampler against Random, TPE, GP and CMA-ES (with source trials) on real prior-study data
+    (see :mod:`optuna_meta._bench._runner`); data from ``--data`` or ``$METAHPO_BENCH_DATA``.
 
 The command line is the application layer: it imports the framework adapters lazily, inside the
 subcommand that needs them, so the core stays free of Optuna and Hyperopt imports.
@@ -10,6 +13,7 @@ subcommand that needs them, so the core stays free of Optuna and Hyperopt import
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -37,7 +41,76 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="Optuna storage URL for the prior studies (default: a temporary SQLite file)",
     )
+    bench = sub.add_parser(
+        "bench",
+        help="benchmark MetaSampler against the usual baselines on real data",
+        description="Leave-tasks-out benchmark on YAHPO lcbench / rbv2_xgboost and TabRepo LightGBM: "
+        "prior studies on prior tasks, every method on held-out tasks; prints tables, writes "
+        "results.json, results.md and regret-<problem>.png to --out.",
+    )
+    bench.add_argument(
+        "--data",
+        default=os.environ.get("METAHPO_BENCH_DATA"),
+        help="data folder (yahpo/, tabrepo_lightgbm/); default: $METAHPO_BENCH_DATA",
+    )
+    bench.add_argument("--out", default="bench-out", help="output folder (default: %(default)s)")
+    bench.add_argument("--quick", action="store_true", help="small CI-sized run (about 2 minutes)")
+    bench.add_argument("--problems", nargs="+", default=None, help="lcbench rbv2_xgboost tabrepo_lightgbm")
+    bench.add_argument("--methods", nargs="+", default=None, help="meta random tpe gp cmaes")
+    bench.add_argument("--seeds", type=int, default=None, help="seeds per task (default 3)")
+    bench.add_argument("--budget", type=int, default=None, help="trials per run (default 100)")
+    bench.add_argument("--test-tasks", type=int, default=None, help="held-out tasks per problem (default 5)")
+    bench.add_argument("--prior-tasks", type=int, default=None, help="prior studies per problem (default 30)")
+    bench.add_argument("--prior-trials", type=int, default=None, help="trials per prior study (default 100)")
     return parser
+
+
+def _bench(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from optuna_meta._bench._runner import METHODS, BenchConfig, run_bench
+
+    if not args.data or not os.path.isdir(args.data):
+        print(
+            "metahpo bench: --data (or $METAHPO_BENCH_DATA) must name the data folder holding "
+            f"yahpo/ and tabrepo_lightgbm/ (got {args.data!r})",
+            file=sys.stderr,
+        )
+        return 2
+    cfg = BenchConfig.quick(args.data, args.out) if args.quick else BenchConfig(args.data, args.out)
+    changes = {
+        k: v
+        for k, v in (
+            ("problems", args.problems),
+            ("methods", args.methods),
+            ("seeds", args.seeds),
+            ("budget", args.budget),
+            ("test_tasks", args.test_tasks),
+            ("prior_tasks", args.prior_tasks),
+            ("prior_trials", args.prior_trials),
+        )
+        if v is not None
+    }
+    for field in ("seeds", "budget", "test_tasks", "prior_tasks", "prior_trials"):
+        if field in changes and changes[field] < 1:
+            print(
+                f"metahpo bench: --{field.replace('_', '-')} must be >= 1 (got {changes[field]})",
+                file=sys.stderr,
+            )
+            return 2
+    bad = [m for m in changes.get("methods", ()) if m not in METHODS]
+    if bad:
+        print(f"metahpo bench: --methods must be among {', '.join(METHODS)} (got {bad})", file=sys.stderr)
+        return 2
+    for key in ("problems", "methods"):
+        if key in changes:
+            changes[key] = tuple(changes[key])
+    try:
+        run_bench(dataclasses.replace(cfg, **changes))
+    except ValueError as e:
+        print(f"metahpo bench: {e}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -62,6 +135,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return 2
         run_demo(args.dataset, args.trials, range(args.seeds), args.prior_trials, args.storage)
         return 0
+    if args.command == "bench":
+        return _bench(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

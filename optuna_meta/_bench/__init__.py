@@ -1,0 +1,1 @@
+"""``metahpo bench``: MetaSampler against the baselines a user would pick, on real prior-study data."""

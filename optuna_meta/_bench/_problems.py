@@ -1,0 +1,243 @@
+"""Benchmark problems on real prior-study data (the folder of ``METAHPO_BENCH_DATA``).
+
+Every problem is a set of *tasks* (datasets) sharing one search space; a task's objective is
+minimised.  Each problem also gives an exhaustive or large scan of a task, for the best and
+worst values known (normalised regret).
+
+YAHPO scenarios (``yahpo/<scenario>/``) are driven directly with onnxruntime.  The input layout is
+read from the folder: parameter kinds, order and conditions from ``param_set.R`` (its ``domain``
+block: continuous inputs in that order, factor inputs with the task factor first), bounds and log
+scales from ``config_space.json``, factor codes from ``encoding.json``; fidelity parameters
+(``tags = "budget"``) are held at their upper bound (full fidelity); an inactive numerical input is
+fed as 0.  The order of the model's outputs is in no file: it is YAHPO's ``y_names``, given here
+for the known scenarios and read from an ``outputs.json`` (a JSON list of names) in any other
+scenario folder.
+
+TabRepo LightGBM (``tabrepo_lightgbm/``) is a pool problem: 104 real configurations evaluated on
+93 datasets; a proposal is snapped to the nearest pool configuration in the encoded unit cube of
+the pool's space (the same rule for every method) and its measured ``metric_error`` is returned.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+
+from metahpo import SearchSpace
+from optuna_meta._space import to_space
+
+# YAHPO's y_names (output order of the ONNX models), checked here against the models' behaviour
+# (time grows with epochs / nrounds, accuracies lie in their ranges).
+KNOWN_OUTPUTS = {
+    "lcbench": [
+        "time",
+        "val_accuracy",
+        "val_cross_entropy",
+        "val_balanced_accuracy",
+        "test_cross_entropy",
+        "test_balanced_accuracy",
+    ],
+    "rbv2_xgboost": ["acc", "bac", "auc", "brier", "f1", "logloss", "timetrain", "timepredict", "memory"],
+}
+# objective = sign * output + offset, minimised.
+TARGETS = {"lcbench": ("val_accuracy", -1.0, 100.0), "rbv2_xgboost": ("acc", -1.0, 1.0)}
+
+
+@dataclass
+class Problem:
+    """A benchmark problem: tasks sharing a search space, each with an objective to minimise."""
+
+    name: str
+    tasks: list[str]
+    distributions: dict[str, BaseDistribution]
+    conditions: dict[str, tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
+    evaluate: Callable[[str, list[dict[str, Any]]], np.ndarray] = field(repr=False, default=None)  # type: ignore[assignment]
+    scan: Callable[[str, np.random.Generator], np.ndarray] = field(repr=False, default=None)  # type: ignore[assignment]
+    snap: Callable[[dict[str, Any]], dict[str, Any]] | None = field(repr=False, default=None)
+
+    def active(self, name: str, params: Mapping[str, Any]) -> bool:
+        cond = self.conditions.get(name)
+        return cond is None or params.get(cond[0]) in cond[1]
+
+    def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
+        """Suggest a configuration define-by-run (conditional parameters only when active)."""
+        params: dict[str, Any] = {}
+        for name, d in self.distributions.items():
+            if not self.active(name, params):
+                continue
+            if isinstance(d, FloatDistribution):
+                params[name] = trial.suggest_float(name, d.low, d.high, log=d.log)
+            elif isinstance(d, IntDistribution):
+                params[name] = trial.suggest_int(name, d.low, d.high, log=d.log)
+            else:
+                assert isinstance(d, CategoricalDistribution)
+                params[name] = trial.suggest_categorical(name, d.choices)
+        return params
+
+    def random_configs(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
+        """``n`` uniformly random configurations (conditional parameters only when active)."""
+        space = to_space(self.distributions)
+        out = []
+        for cfg in space.decode(rng.random((n, space.n_features))):
+            ordered: dict[str, Any] = {}
+            for name in self.distributions:
+                if self.active(name, ordered):
+                    ordered[name] = cfg[name]
+            out.append(ordered)
+        return out
+
+
+# ----------------------------------------------------------------------------------- YAHPO
+def _param_set(path: Path) -> tuple[list[tuple[str, str, str]], str | None]:
+    """``domain`` block of param_set.R -> [(name, kind, text of its definition)] in order, and
+    the name of the factor tagged ``task_id``."""
+    text = path.read_text()
+    start = text.index("domain = ps(")
+    end = text.find("codomain", start)
+    block = text[start : end if end > 0 else len(text)]
+    heads = list(re.finditer(r"([\w.]+)\s*=\s*p_(\w+)\(", block))
+    entries = []
+    for i, m in enumerate(heads):
+        body = block[m.end() : heads[i + 1].start() if i + 1 < len(heads) else len(block)]
+        entries.append((m.group(1), m.group(2), body))
+    task = next((n for n, k, body in entries if k == "fct" and '"task_id"' in body), None)
+    return entries, task
+
+
+def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> Problem:
+    """A YAHPO scenario folder -> :class:`Problem` (full fidelity)."""
+    import onnxruntime as ort
+
+    name = folder.name
+    cs = json.loads((folder / "config_space.json").read_text())
+    enc = json.loads((folder / "encoding.json").read_text())
+    hps = {h["name"]: h for h in cs["hyperparameters"]}
+    entries, task_param = _param_set(folder / "param_set.R")
+    if task_param is None:
+        raise ValueError(f'{folder}/param_set.R: no factor tagged "task_id"')
+    outputs_file = folder / "outputs.json"
+    outputs = json.loads(outputs_file.read_text()) if outputs_file.exists() else KNOWN_OUTPUTS.get(name)
+    if outputs is None:
+        raise ValueError(
+            f"{folder}: the model's output order is unknown; add outputs.json "
+            "(a JSON list of the output names, YAHPO's y_names)"
+        )
+    tgt = target or TARGETS.get(name)
+    if tgt is None:
+        raise ValueError(f"{folder}: no default target; pass target=(output, sign, offset)")
+    out_idx, sign, offset = outputs.index(tgt[0]), tgt[1], tgt[2]
+    cat = [task_param] + [n for n, k, _ in entries if k in ("fct", "lgl") and n != task_param]
+    cont = [n for n, k, _ in entries if k not in ("fct", "lgl")]
+    budget = {n for n, _, body in entries if '"budget"' in body}
+    fixed = {n: hps[n]["upper"] for n in budget}
+    dists: dict[str, BaseDistribution] = {}
+    for n, _, _ in entries:
+        if n == task_param or n in budget:
+            continue
+        h = hps[n]
+        if h["type"] == "categorical":
+            dists[n] = CategoricalDistribution(h["choices"])
+        elif h["type"] == "uniform_int":
+            dists[n] = IntDistribution(int(h["lower"]), int(h["upper"]), log=bool(h.get("log")))
+        else:
+            dists[n] = FloatDistribution(float(h["lower"]), float(h["upper"]), log=bool(h.get("log")))
+    conditions = {
+        c["child"]: (c["parent"], tuple(c["values"]) if "values" in c else (c["value"],))
+        for c in cs.get("conditions", [])
+    }
+    session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+    tasks = [str(t) for t in hps[task_param]["choices"] if str(t) in enc[task_param]]
+
+    def evaluate(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+        xc = np.zeros((len(configs), len(cont)), dtype=np.float32)
+        xk = np.zeros((len(configs), len(cat)), dtype=np.int32)
+        for i, cfg in enumerate(configs):
+            full = {**cfg, **fixed, task_param: task}
+            xc[i] = [float(full.get(n, 0.0)) for n in cont]
+            xk[i] = [enc[n][str(full.get(n, "#na#"))] for n in cat]
+        out = session.run(None, {"x_cat": xk, "x_cont": xc})[0][:, out_idx]
+        return np.asarray(sign * out + offset, dtype=float)
+
+    problem = Problem(name, tasks, dists, conditions)
+    problem.evaluate = evaluate
+    problem.scan = lambda task, rng: evaluate(task, problem.random_configs(20000, rng))
+    return problem
+
+
+# ----------------------------------------------------------------------------------- TabRepo
+_LGBM_DEFAULTS = {
+    "learning_rate": 0.05,
+    "num_leaves": 31,
+    "feature_fraction": 1.0,
+    "min_data_in_leaf": 20,
+    "extra_trees": False,
+}
+
+
+def load_tabrepo(folder: Path) -> Problem:
+    """TabRepo's LightGBM pool -> :class:`Problem` whose proposals snap to pool configurations."""
+    configs = json.loads((folder / "configs_lightgbm.json").read_text())
+    pool_names = sorted(configs)
+    pool = []
+    for n in pool_names:
+        hp = {k: v for k, v in configs[n]["hyperparameters"].items() if k in _LGBM_DEFAULTS}
+        pool.append({**_LGBM_DEFAULTS, **hp})
+    dists: dict[str, BaseDistribution] = {
+        "learning_rate": FloatDistribution(
+            min(c["learning_rate"] for c in pool), max(c["learning_rate"] for c in pool), log=True
+        ),
+        "num_leaves": IntDistribution(
+            min(c["num_leaves"] for c in pool), max(c["num_leaves"] for c in pool), log=True
+        ),
+        "feature_fraction": FloatDistribution(
+            min(c["feature_fraction"] for c in pool), max(c["feature_fraction"] for c in pool)
+        ),
+        "min_data_in_leaf": IntDistribution(
+            min(c["min_data_in_leaf"] for c in pool), max(c["min_data_in_leaf"] for c in pool), log=True
+        ),
+        "extra_trees": CategoricalDistribution([False, True]),
+    }
+    space: SearchSpace = to_space(dists)
+    X_pool = space.encode(pool)
+    errors: dict[str, dict[str, float]] = {}
+    with (folder / "lgbm_results.csv").open() as f:
+        for row in csv.DictReader(f):
+            errors.setdefault(row["dataset"], {})[row["framework"]] = float(row["metric_error"])
+    tasks = sorted(d for d, e in errors.items() if all(n in e for n in pool_names))
+
+    def nearest(cfg: dict[str, Any]) -> int:
+        x = space.encode([cfg])[0]
+        return int(np.argmin(((X_pool - x) ** 2).sum(axis=1)))
+
+    def evaluate(task: str, cfgs: list[dict[str, Any]]) -> np.ndarray:
+        return np.array([errors[task][pool_names[nearest(c)]] for c in cfgs])
+
+    problem = Problem("tabrepo_lightgbm", tasks, dists)
+    problem.evaluate = evaluate
+    problem.scan = lambda task, rng: np.array([errors[task][n] for n in pool_names])
+    problem.snap = lambda cfg: pool[nearest(cfg)]
+    return problem
+
+
+def load_problem(data: Path, name: str) -> Problem:
+    """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name) or ``tabrepo_lightgbm``."""
+    if name == "tabrepo_lightgbm":
+        return load_tabrepo(data / "tabrepo_lightgbm")
+    folder = data / "yahpo" / name
+    if not folder.is_dir():
+        raise ValueError(f"--problems: no scenario folder {folder}")
+    return load_yahpo(folder)

@@ -1,0 +1,309 @@
+"""The benchmark protocol, metrics and report of ``metahpo bench``.
+
+Protocol (per problem):
+1. Tasks are split with a fixed seed (``split_seed``): the first ``test_tasks`` of a permutation
+   are held out, the next ``prior_tasks`` are prior tasks.
+2. One prior study per prior task (``prior_trials`` uniformly random configurations, evaluated on
+   the task) is stored in an Optuna SQLite storage ``<out>/kb-<problem>.db``, as a user's earlier
+   studies would be.  Methods never see a held-out task's data.
+3. Each method runs ``budget`` trials on every held-out task with every seed, through Optuna's
+   ask/tell interface; pool problems snap every proposal to the nearest pool configuration.
+   MetaSampler learns from ``"<storage>::<problem>-prior-*"``; CmaEsSampler gets all prior trials
+   as ``source_trials`` (Optuna's own transfer method).
+
+Metrics: normalised regret ``(best so far - best known) / (worst known - best known)``, where best
+and worst known come from a scan of the task (20,000 random configurations of a surrogate, or the
+whole pool) and everything any method found; mean and standard error over (task, seed) pairs;
+average rank across methods; trials MetaSampler needs to reach TPE's / GP's mean regret at the
+last budget; the fraction of pairs where MetaSampler's regret at 50 is worse than GPSampler's by
+more than 0.01; median sampler seconds per trial (ask + suggest, objective excluded).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from optuna_meta._bench._problems import Problem, load_problem
+
+METHODS = ("meta", "random", "tpe", "gp", "cmaes")
+BUDGETS = (1, 5, 10, 25, 50, 100)
+PROBLEMS = ("lcbench", "rbv2_xgboost", "tabrepo_lightgbm")
+
+
+@dataclass(frozen=True)
+class BenchConfig:
+    """Settings of one benchmark run (the command line's options)."""
+
+    data: str
+    out: str
+    problems: tuple[str, ...] = PROBLEMS
+    methods: tuple[str, ...] = METHODS
+    seeds: int = 3
+    budget: int = 100
+    test_tasks: int = 5
+    prior_tasks: int = 30
+    prior_trials: int = 100
+    split_seed: int = 0
+
+    @classmethod
+    def quick(cls, data: str, out: str) -> BenchConfig:
+        return cls(
+            data,
+            out,
+            problems=("lcbench", "tabrepo_lightgbm"),
+            methods=("meta", "random", "tpe", "gp"),
+            seeds=1,
+            budget=10,
+            test_tasks=2,
+            prior_tasks=6,
+            prior_trials=30,
+        )
+
+
+def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.samplers.BaseSampler:
+    if method == "meta":
+        from optuna_meta import MetaSampler
+
+        return MetaSampler(source_studies=[f"{storage}::{problem.name}-prior-*"], seed=seed)
+    if method == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    if method == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if method == "cmaes":
+        trials: list[optuna.trial.FrozenTrial] = []
+        for name in optuna.get_all_study_names(storage):
+            if name.startswith(f"{problem.name}-prior-"):
+                trials += optuna.load_study(study_name=name, storage=storage).get_trials(
+                    deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)
+                )
+        return optuna.samplers.CmaEsSampler(
+            seed=seed, source_trials=trials or None, warn_independent_sampling=False
+        )
+    raise ValueError(f"--methods: unknown method {method!r} (choose from {', '.join(METHODS)})")
+
+
+def build_priors(problem: Problem, tasks: Sequence[str], storage: str, n_trials: int, seed: int) -> None:
+    """One random-search study per prior task in ``storage`` (existing ones are kept)."""
+    existing = (
+        set(optuna.get_all_study_names(storage))
+        if Path(storage.removeprefix("sqlite:///")).exists()
+        else set()
+    )
+    for i, task in enumerate(tasks):
+        name = f"{problem.name}-prior-{task}"
+        if name in existing:
+            continue
+        rng = np.random.default_rng(seed * 100_003 + i)
+        cfgs = problem.random_configs(n_trials, rng)
+        if problem.snap is not None:
+            cfgs = [problem.snap(c) for c in cfgs]
+        values = problem.evaluate(task, cfgs)
+        study = optuna.create_study(storage=storage, study_name=name)
+        study.add_trials(
+            [
+                optuna.trial.create_trial(
+                    params=c, distributions={k: problem.distributions[k] for k in c}, value=float(v)
+                )
+                for c, v in zip(cfgs, values, strict=True)
+            ]
+        )
+
+
+def run_one(problem: Problem, task: str, method: str, seed: int, budget: int, storage: str) -> dict[str, Any]:
+    """One optimisation run; returns the values and the sampler's seconds per trial."""
+    study = optuna.create_study(sampler=_sampler(method, seed, storage, problem))
+    values: list[float] = []
+    seconds: list[float] = []
+    for _ in range(budget):
+        t0 = time.perf_counter()
+        trial = study.ask()
+        params = problem.suggest(trial)
+        seconds.append(time.perf_counter() - t0)
+        if problem.snap is not None:
+            params = problem.snap(params)
+        value = float(problem.evaluate(task, [params])[0])
+        study.tell(trial, value)
+        values.append(value)
+    return {"values": values, "seconds": seconds}
+
+
+def _progress(total: int) -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the progress bar is optional
+        return None
+    return tqdm(total=total, unit="run", dynamic_ncols=True)
+
+
+def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str, Any]:
+    """Run the benchmark; print the report; write ``results.json``, ``results.md`` and a PNG."""
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    out_dir = Path(cfg.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    results: dict[str, Any] = {"config": asdict(cfg), "problems": {}}
+    report: list[str] = []
+    for pname in cfg.problems:
+        problem = load_problem(Path(cfg.data), pname)
+        order = np.random.default_rng(cfg.split_seed).permutation(len(problem.tasks))
+        test = [problem.tasks[i] for i in order[: cfg.test_tasks]]
+        prior = [problem.tasks[i] for i in order[cfg.test_tasks : cfg.test_tasks + cfg.prior_tasks]]
+        storage = f"sqlite:///{(out_dir / f'kb-{pname}.db').resolve()}"
+        t0 = time.perf_counter()
+        build_priors(problem, prior, storage, cfg.prior_trials, cfg.split_seed)
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {} for m in cfg.methods}
+        bar = _progress(len(test) * cfg.seeds * len(cfg.methods))
+        for task in test:
+            for seed in range(cfg.seeds):
+                for m in cfg.methods:
+                    if bar is not None:
+                        bar.set_description(f"{pname} {task} {m} s{seed}")
+                    runs[m].setdefault(task, []).append(run_one(problem, task, m, seed, cfg.budget, storage))
+                    if bar is not None:
+                        bar.update(1)
+        if bar is not None:
+            bar.close()
+        scans = {t: problem.scan(t, np.random.default_rng(cfg.split_seed)) for t in test}
+        summary = summarise(runs, scans, cfg.budget)
+        results["problems"][pname] = {
+            "test_tasks": test,
+            "prior_tasks": prior,
+            "storage": storage,
+            "seconds": time.perf_counter() - t0,
+            "runs": runs,
+            "summary": summary,
+        }
+        report += format_report(pname, summary, len(prior), cfg)
+        _plot(pname, summary, out_dir / f"regret-{pname}.png")
+    text = "\n".join(report)
+    out(text)
+    (out_dir / "results.md").write_text(text + "\n")
+    (out_dir / "results.json").write_text(json.dumps(results))
+    return results
+
+
+def summarise(
+    runs: dict[str, dict[str, list[dict[str, Any]]]], scans: dict[str, np.ndarray], budget: int
+) -> dict[str, Any]:
+    """Normalised-regret curves and the aggregate metrics of one problem."""
+    methods = list(runs)
+    regret: dict[str, np.ndarray] = {}  # method -> (pairs, budget)
+    for m in methods:
+        rows = []
+        for task, rs in runs[m].items():
+            found = min(min(r["values"]) for mm in methods for r in runs[mm][task])
+            best = min(float(scans[task].min()), found)
+            worst = max(
+                float(scans[task].max()), max(max(r["values"]) for mm in methods for r in runs[mm][task])
+            )
+            for r in rs:
+                curve = np.minimum.accumulate(np.asarray(r["values"]))
+                rows.append(np.clip((curve - best) / max(worst - best, 1e-12), 0.0, 1.0))
+        regret[m] = np.vstack(rows)
+    budgets = [b for b in BUDGETS if b <= budget]
+    mean = {m: regret[m].mean(axis=0) for m in methods}
+    se = {
+        m: regret[m].std(axis=0, ddof=1) / math.sqrt(regret[m].shape[0])
+        if regret[m].shape[0] > 1
+        else np.zeros(budget)
+        for m in methods
+    }
+    ranks = {m: [] for m in methods}  # type: dict[str, list[float]]
+    for b in budgets:
+        at = np.stack([regret[m][:, b - 1] for m in methods], axis=1)  # (pairs, methods)
+        from scipy.stats import rankdata
+
+        r = np.apply_along_axis(rankdata, 1, at).mean(axis=0)
+        for m, v in zip(methods, r, strict=True):
+            ranks[m].append(float(v))
+    out: dict[str, Any] = {
+        "budgets": budgets,
+        "mean": {m: mean[m].tolist() for m in methods},
+        "se": {m: se[m].tolist() for m in methods},
+        "rank": ranks,
+        "seconds_per_trial": {
+            m: statistics.median(s for rs in runs[m].values() for r in rs for s in r["seconds"])
+            for m in methods
+        },
+    }
+    if "meta" in methods:
+        for ref in ("tpe", "gp"):
+            if ref in methods:
+                target = mean[ref][-1]
+                hit = np.flatnonzero(mean["meta"] <= target + 1e-12)
+                out[f"meta_trials_to_{ref}_final"] = int(hit[0]) + 1 if hit.size else None
+        if "gp" in methods and budget >= 50:
+            worse = regret["meta"][:, 49] > regret["gp"][:, 49] + 0.01
+            out["meta_worse_than_gp_at_50"] = float(worse.mean())
+    return out
+
+
+def format_report(pname: str, s: dict[str, Any], n_prior: int, cfg: BenchConfig) -> list[str]:
+    """Markdown tables of one problem."""
+    methods = list(s["mean"])
+    b = s["budgets"]
+    lines = [
+        f"\n## {pname}: {cfg.test_tasks} held-out tasks x {cfg.seeds} seeds, "
+        f"{n_prior} prior studies x {cfg.prior_trials} random trials",
+        "",
+        "normalised regret, mean ± s.e. (lower is better)",
+        "",
+        "| method | " + " | ".join(f"@{x}" for x in b) + " |",
+        "|---|" + "---:|" * len(b),
+    ]
+    for m in methods:
+        cells = [f"{s['mean'][m][x - 1]:.4f} ± {s['se'][m][x - 1]:.4f}" for x in b]
+        lines.append(f"| {m} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        "average rank across methods (1 = best)",
+        "",
+        "| method | " + " | ".join(f"@{x}" for x in b) + " | s/trial (median) |",
+        "|---|" + "---:|" * (len(b) + 1),
+    ]
+    for m in methods:
+        lines.append(
+            f"| {m} | "
+            + " | ".join(f"{v:.2f}" for v in s["rank"][m])
+            + f" | {s['seconds_per_trial'][m]:.3f} |"
+        )
+    extras = [(k, v) for k, v in s.items() if k.startswith("meta_")]
+    if extras:
+        lines += [""] + [f"- {k}: {v}" for k, v in extras]
+    return lines
+
+
+def _plot(pname: str, s: dict[str, Any], path: Path) -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # the plot is optional; the JSON has every curve
+        return
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for m, curve in s["mean"].items():
+        x = np.arange(1, len(curve) + 1)
+        c = np.asarray(curve)
+        e = np.asarray(s["se"][m])
+        ax.plot(x, np.maximum(c, 1e-5), label=m)
+        ax.fill_between(x, np.maximum(c - e, 1e-5), np.maximum(c + e, 1e-5), alpha=0.15)
+    ax.set_yscale("log")
+    ax.set_xlabel("trials")
+    ax.set_ylabel("normalised regret (mean)")
+    ax.set_title(pname)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)

@@ -1,0 +1,108 @@
+"""``metahpo bench``: loaders read the real data correctly and a tiny run gives well-formed curves.
+
+Uses the benchmark data beside the repository (``../shared/data``) or ``$METAHPO_BENCH_DATA``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from metahpo.cli import main
+from optuna_meta._bench._problems import load_problem
+
+DATA = Path(os.environ.get("METAHPO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+pytestmark = pytest.mark.skipif(not (DATA / "yahpo").is_dir(), reason=f"no benchmark data at {DATA}")
+
+
+def test_lcbench_layout_gives_sensible_predictions() -> None:
+    p = load_problem(DATA, "lcbench")
+    assert len(p.tasks) == 34
+    assert "epoch" not in p.distributions  # fidelity held at full
+    cfg = {
+        "batch_size": 91,
+        "learning_rate": 3e-3,
+        "momentum": 0.5,
+        "weight_decay": 0.05,
+        "num_layers": 3,
+        "max_units": 256,
+        "max_dropout": 0.5,
+    }
+    err = p.evaluate("189909", [cfg, {**cfg, "learning_rate": 1e-4}])
+    assert np.all((err > 0) & (err < 100))  # 100 - validation accuracy in percent
+    assert err[0] != err[1]
+
+
+def test_rbv2_conditions_and_booster_effect() -> None:
+    p = load_problem(DATA, "rbv2_xgboost")
+    assert p.conditions["rate_drop"] == ("booster", ("dart",))
+    rng = np.random.default_rng(0)
+    cfgs = p.random_configs(200, rng)
+    for c in cfgs:
+        assert ("eta" in c) == (c["booster"] != "gblinear")
+    err = p.evaluate(p.tasks[0], cfgs)
+    assert np.all((err >= 0) & (err <= 1))
+    assert np.ptp(err) > 0.05
+
+
+def test_tabrepo_snaps_to_the_pool() -> None:
+    p = load_problem(DATA, "tabrepo_lightgbm")
+    assert len(p.tasks) == 93
+    assert p.snap is not None
+    pool_best = p.scan(p.tasks[0], np.random.default_rng(0)).min()
+    cfg = p.snap(
+        {
+            "learning_rate": 0.05,
+            "num_leaves": 31,
+            "feature_fraction": 1.0,
+            "min_data_in_leaf": 20,
+            "extra_trees": False,
+        }
+    )
+    assert p.evaluate(p.tasks[0], [cfg])[0] >= pool_best
+
+
+def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [
+        "bench",
+        "--data",
+        str(DATA),
+        "--out",
+        str(tmp_path),
+        "--quick",
+        "--problems",
+        "lcbench",
+        "--methods",
+        "meta",
+        "random",
+        "--budget",
+        "5",
+        "--test-tasks",
+        "1",
+        "--prior-tasks",
+        "3",
+        "--prior-trials",
+        "10",
+    ]
+    assert main(args) == 0
+    assert "| meta |" in capsys.readouterr().out
+    res = json.loads((tmp_path / "results.json").read_text())
+    summary = res["problems"]["lcbench"]["summary"]
+    for curve in summary["mean"].values():
+        c = np.asarray(curve)
+        assert c.shape == (5,)
+        assert np.all((c >= 0) & (c <= 1))
+        assert np.all(np.diff(c) <= 1e-12)
+    assert (tmp_path / "regret-lcbench.png").stat().st_size > 1000
+    assert (tmp_path / "results.md").exists()
+
+
+def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert main(["bench", "--data", str(tmp_path / "missing"), "--out", str(tmp_path)]) == 2
+    assert "--data (or $METAHPO_BENCH_DATA)" in capsys.readouterr().err
+    assert main(["bench", "--data", str(DATA), "--out", str(tmp_path), "--methods", "magic"]) == 2
+    assert "--methods must be among" in capsys.readouterr().err
