@@ -182,7 +182,6 @@ class MetaSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         space = to_space(search_space)
-        observed, values = self._history(study, space)
         fixed = {
             k: v
             for k, v in trial.system_attrs.get("fixed_params", {}).items()
@@ -191,9 +190,12 @@ class MetaSampler(BaseSampler):
         engine = self._get_engine(study)
         # Reading the pending trials, suggesting and recording the suggestion as in flight form
         # one step, so that threads sharing this sampler never propose the same configuration.
+        # Pending trials are read before finished ones: a trial only moves from RUNNING to a
+        # finished state, so one that finishes in between is still seen in one of the two lists.
         with self._lock:
             seed = int(self._rng.integers(2**31 - 1))
             pending = self._pending(study, trial)
+            observed, values = self._history(study, space)
             suggestion = engine.suggest(
                 space, _direction(study), observed, values, pending, seed=seed, fixed=fixed
             )
@@ -246,19 +248,14 @@ class MetaSampler(BaseSampler):
         with self._lock:
             cfg = self._zero_shot.get(key)
         if cfg is None:
-            if any(
-                t.state == TrialState.COMPLETE
-                for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            ):
-                return None
             engine = self._get_engine(study)
-            if not engine.priors:
-                return None
-            space = _prior_space(engine.priors)
+            space = _prior_space(engine.priors) if engine.priors else None
             if space is None:
                 return None
             with self._lock:
-                pending = self._pending(study, trial)
+                pending = self._pending(study, trial)  # before finished trials: see _sample_relative
+                if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                    return None
                 suggestion = engine.suggest(space, _direction(study), [], [], pending, seed=0)
                 cfg = suggestion.params if suggestion.phase == "portfolio" else {}
                 self._zero_shot[key] = cfg
