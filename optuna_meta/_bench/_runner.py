@@ -163,33 +163,45 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
         t0 = time.perf_counter()
         build_priors(problem, prior, storage, cfg.prior_trials, cfg.split_seed)
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {} for m in cfg.methods}
+        failed: dict[str, str] = {}
         bar = _progress(len(test) * cfg.seeds * len(cfg.methods))
         for task in test:
             for seed in range(cfg.seeds):
                 for m in cfg.methods:
                     if bar is not None:
                         bar.set_description(f"{pname} {task} {m} s{seed}")
-                    runs[m].setdefault(task, []).append(run_one(problem, task, m, seed, cfg.budget, storage))
-                    if bar is not None:
                         bar.update(1)
+                    if m in failed:
+                        continue
+                    try:
+                        run = run_one(problem, task, m, seed, cfg.budget, storage)
+                    except Exception as e:  # a baseline that rejects the problem is reported, not fatal
+                        failed[m] = f"{type(e).__name__}: {e}"
+                        continue
+                    runs[m].setdefault(task, []).append(run)
         if bar is not None:
             bar.close()
+        for m in failed:
+            runs.pop(m, None)
         scans = {t: problem.scan(t, np.random.default_rng(cfg.split_seed)) for t in test}
         summary = summarise(runs, scans, cfg.budget)
         results["problems"][pname] = {
             "test_tasks": test,
             "prior_tasks": prior,
             "storage": storage,
+            "failed": failed,
             "seconds": time.perf_counter() - t0,
             "runs": runs,
             "summary": summary,
         }
-        report += format_report(pname, summary, len(prior), cfg)
+        lines = format_report(pname, summary, len(prior), cfg)
+        lines += [f"- {m} failed on this problem and is left out: {msg}" for m, msg in failed.items()]
+        out("\n".join(lines))
+        report += lines
         _plot(pname, summary, out_dir / f"regret-{pname}.png")
-    text = "\n".join(report)
-    out(text)
-    (out_dir / "results.md").write_text(text + "\n")
-    (out_dir / "results.json").write_text(json.dumps(results))
+        # Written after every problem, so a long run keeps what it finished.
+        (out_dir / "results.md").write_text("\n".join(report) + "\n")
+        (out_dir / "results.json").write_text(json.dumps(results))
     return results
 
 
