@@ -22,7 +22,6 @@ a target measured in log-loss become comparable.
 
 from __future__ import annotations
 
-import fnmatch
 import math
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -90,10 +89,6 @@ class PriorStudy:
                     d,
                 )
         object.__setattr__(self, "trials", tuple(self.trials))
-
-    def matches(self, pattern: str) -> bool:
-        """Shell-style match of the study name (``"xgb-*"``)."""
-        return fnmatch.fnmatchcase(self.name, pattern)
 
 
 @dataclass

@@ -204,31 +204,10 @@ class SearchSpace:
         return self._slices[name]
 
     @property
-    def categorical_groups(self) -> list[np.ndarray]:
-        """Feature indices of each categorical parameter's one-hot block."""
-        return [
-            np.arange(s.start, s.stop)
-            for n, s in self._slices.items()
-            if isinstance(self.params[n], CategoricalParam)
-        ]
-
-    @property
     def numerical_features(self) -> np.ndarray:
         """Feature indices of the numerical parameters (one each)."""
         return np.array(
             [s.start for n, s in self._slices.items() if not isinstance(self.params[n], CategoricalParam)],
-            dtype=np.int64,
-        )
-
-    @property
-    def continuous_features(self) -> np.ndarray:
-        """Feature indices of the float parameters without a step (the ones gradients may move)."""
-        return np.array(
-            [
-                s.start
-                for n, s in self._slices.items()
-                if isinstance(p := self.params[n], FloatParam) and p.step is None
-            ],
             dtype=np.int64,
         )
 
