@@ -165,14 +165,7 @@ def _perturb(
     return out
 
 
-def optimize_acquisition(*args: Any, **kwargs: Any) -> tuple[np.ndarray, float]:
-    """See :func:`_optimize_acquisition` (numerical jitter warnings are silenced)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return _optimize_acquisition(*args, **kwargs)
-
-
-def _optimize_acquisition(
+def optimize_acquisition(
     fit: FitResult,
     space: SearchSpace,
     *,
@@ -201,77 +194,80 @@ def _optimize_acquisition(
     Returns:
         ``(F,)`` the chosen encoded configuration (on the grid) and its log-acquisition value.
     """
-    import torch
-    from botorch.acquisition import LogExpectedImprovement, qLogExpectedImprovement
-    from botorch.sampling import SobolQMCNormalSampler
+    # Numerical-jitter warnings of the posterior are not actionable for a sampler's user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import torch
+        from botorch.acquisition import LogExpectedImprovement, qLogExpectedImprovement
+        from botorch.sampling import SobolQMCNormalSampler
 
-    rng = np.random.default_rng(seed)
-    device = next(fit.model.parameters()).device
-    kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
-    F = space.n_features
-    if pending.shape[0] > 0:
-        acqf = qLogExpectedImprovement(
-            fit.model,
-            best_f=best_f,
-            X_pending=torch.as_tensor(pending, **kw),
-            sampler=SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=seed),
-        )
-    else:
-        acqf = LogExpectedImprovement(fit.model, best_f=best_f)
+        rng = np.random.default_rng(seed)
+        device = next(fit.model.parameters()).device
+        kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
+        F = space.n_features
+        if pending.shape[0] > 0:
+            acqf = qLogExpectedImprovement(
+                fit.model,
+                best_f=best_f,
+                X_pending=torch.as_tensor(pending, **kw),
+                sampler=SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=seed),
+            )
+        else:
+            acqf = LogExpectedImprovement(fit.model, best_f=best_f)
 
-    def score(X: np.ndarray) -> np.ndarray:
-        out = []
-        with torch.no_grad():
-            for chunk in np.array_split(X, max(1, int(np.ceil(X.shape[0] / 4096)))):
-                t = torch.as_tensor(chunk, **kw).unsqueeze(-2)  # (b, 1, F)
-                out.append(acqf(t).detach().cpu().numpy())
-        return np.concatenate(out)
-
-    sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
-    raw = sobol.draw(n_candidates, dtype=torch.float64).numpy()
-    cand = np.vstack(
-        [raw, _perturb(space, incumbents, rng, 16, 0.08), _perturb(space, incumbents[:3], rng, 16, 0.02)]
-    )
-    fixed = dict(fixed or {})
-
-    def legal(X: np.ndarray) -> np.ndarray:
-        X = space.snap(X)
-        for j, u in fixed.items():
-            X[:, j] = u
-        return X
-
-    cand = _unique_rows(legal(cand))
-    vals = score(cand)
-
-    # Local refinement of the best few on the numerical features (categoricals held fixed).
-    order = np.argsort(-vals)[:n_local]
-    free = np.array([j for j in space.numerical_features if j not in fixed], dtype=np.int64)
-    num = torch.as_tensor(free, dtype=torch.long, device=device)
-    if num.numel() > 0 and order.size > 0:
-        start = torch.as_tensor(cand[order], **kw)  # (k, F)
-        x_num = start[:, num].clone().requires_grad_(True)  # (k, F_num)
-        opt = torch.optim.Adam([x_num], lr=0.05)
-        for _ in range(local_steps):
-            opt.zero_grad()
-            X = start.clone()
-            X[:, num] = x_num
-            loss = -acqf(X.unsqueeze(-2)).sum()
-            loss.backward()
-            opt.step()
+        def score(X: np.ndarray) -> np.ndarray:
+            out = []
             with torch.no_grad():
-                x_num.clamp_(0.0, 1.0)
-        with torch.no_grad():
-            refined = start.clone()
-            refined[:, num] = x_num
-        ref = legal(refined.cpu().numpy())
-        cand = np.vstack([cand, ref])
-        vals = np.concatenate([vals, score(ref)])
+                for chunk in np.array_split(X, max(1, int(np.ceil(X.shape[0] / 4096)))):
+                    t = torch.as_tensor(chunk, **kw).unsqueeze(-2)  # (b, 1, F)
+                    out.append(acqf(t).detach().cpu().numpy())
+            return np.concatenate(out)
 
-    for i in np.argsort(-vals):
-        if exclude.shape[0] == 0 or np.min(np.abs(exclude - cand[i]).max(axis=1)) > 1e-9:
-            return cand[i], float(vals[i])
-    # Everything scored was already tried (tiny discrete spaces): hand back a random legal point.
-    return legal(rng.random((1, F)))[0], float("-inf")
+        sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
+        raw = sobol.draw(n_candidates, dtype=torch.float64).numpy()
+        cand = np.vstack(
+            [raw, _perturb(space, incumbents, rng, 16, 0.08), _perturb(space, incumbents[:3], rng, 16, 0.02)]
+        )
+        fixed = dict(fixed or {})
+
+        def legal(X: np.ndarray) -> np.ndarray:
+            X = space.snap(X)
+            for j, u in fixed.items():
+                X[:, j] = u
+            return X
+
+        cand = _unique_rows(legal(cand))
+        vals = score(cand)
+
+        # Local refinement of the best few on the numerical features (categoricals held fixed).
+        order = np.argsort(-vals)[:n_local]
+        free = np.array([j for j in space.numerical_features if j not in fixed], dtype=np.int64)
+        num = torch.as_tensor(free, dtype=torch.long, device=device)
+        if num.numel() > 0 and order.size > 0:
+            start = torch.as_tensor(cand[order], **kw)  # (k, F)
+            x_num = start[:, num].clone().requires_grad_(True)  # (k, F_num)
+            opt = torch.optim.Adam([x_num], lr=0.05)
+            for _ in range(local_steps):
+                opt.zero_grad()
+                X = start.clone()
+                X[:, num] = x_num
+                loss = -acqf(X.unsqueeze(-2)).sum()
+                loss.backward()
+                opt.step()
+                with torch.no_grad():
+                    x_num.clamp_(0.0, 1.0)
+            with torch.no_grad():
+                refined = start.clone()
+                refined[:, num] = x_num
+            ref = legal(refined.cpu().numpy())
+            cand = np.vstack([cand, ref])
+            vals = np.concatenate([vals, score(ref)])
+
+        for i in np.argsort(-vals):
+            if exclude.shape[0] == 0 or np.min(np.abs(exclude - cand[i]).max(axis=1)) > 1e-9:
+                return cand[i], float(vals[i])
+        # Everything scored was already tried (tiny discrete spaces): hand back a random legal point.
+        return legal(rng.random((1, F)))[0], float("-inf")
 
 
 def _unique_rows(X: np.ndarray) -> np.ndarray:
