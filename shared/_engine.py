@@ -17,7 +17,9 @@ Costs are bounded: alignment and the portfolio are computed once per target spac
 points a GP keeps are capped (``max_prior_points``; per study the best half of its quota plus a
 fixed random half of the rest); the set of prior tasks is re-chosen only when the target history
 has grown by half since the last choice; the GP's hyper-parameters are warm-started from the last
-fit of the same task set.
+fit of the same task set (or of the previous task set when the choice of prior tasks changes) and
+re-optimised at every suggestion only while the target history is short; later, whenever it has
+grown by 10% (the model is conditioned on every new result in any case).
 """
 
 from __future__ import annotations
@@ -35,6 +37,11 @@ from metahpo._space import CategoricalParam, SearchSpace
 from metahpo._validation import require
 
 __all__ = ["EngineConfig", "MetaEngine", "Suggestion"]
+
+# Hyper-parameters are re-optimised at every suggestion while the target history is short, then
+# whenever it has grown by 10% since they were last optimised (conditioning on new data in between).
+_REFIT_EVERY_TRIAL_BELOW = 20
+_REFIT_GROWTH = 1.1
 
 
 @dataclass(frozen=True)
@@ -103,7 +110,9 @@ class _SpaceState:
     portfolio: np.ndarray
     selected: list[int] | None = None
     selected_at: int = 0
-    warm: dict[tuple[str, ...], dict[str, Any]] = field(default_factory=dict)
+    # task set -> (hyper-parameters of its last fit, target size when they were last optimised)
+    warm: dict[tuple[str, ...], tuple[dict[str, Any], int]] = field(default_factory=dict)
+    last_state: dict[str, Any] | None = None
 
 
 class MetaEngine:
@@ -225,6 +234,16 @@ class MetaEngine:
         z_tasks = [z_obs] + [z for _, z in sources]
         key = tuple(st.aligned[i].name for i in (st.selected or [])) if sources else ()
         warm = st.warm.get(key)
+        if warm is None:
+            # A new task set: start from the last fit of any set (its data-kernel lengthscales carry
+            # over; a state of another shape is ignored) and optimise fully.
+            init, maxiter, n_fit = st.last_state, self.config.fit_maxiter_cold, n_obs
+        elif n_obs < _REFIT_EVERY_TRIAL_BELOW or n_obs >= _REFIT_GROWTH * warm[1]:
+            init, maxiter, n_fit = warm[0], self.config.fit_maxiter_warm, n_obs
+        else:
+            # The history grew by less than 10% since the hyper-parameters were last optimised:
+            # keep them and only condition on the new data.
+            init, maxiter, n_fit = warm[0], 0, warm[1]
         device, msg = resolve_device(self.config.device)
         if msg is not None and self._device_warning is None:
             self._device_warning = msg
@@ -234,16 +253,9 @@ class MetaEngine:
 
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                fit = fit_surrogate(
-                    X_tasks,
-                    z_tasks,
-                    device=device,
-                    warm_state=warm,
-                    maxiter=self.config.fit_maxiter_warm
-                    if warm is not None
-                    else self.config.fit_maxiter_cold,
-                )
-                st.warm[key] = fit.state
+                fit = fit_surrogate(X_tasks, z_tasks, device=device, warm_state=init, maxiter=maxiter)
+                st.warm[key] = (fit.state, n_fit)
+                st.last_state = fit.state
                 top = X_obs[np.argsort(-z_obs)[:5]]
                 prior_top = [X[np.argsort(-z)[:2]] for X, z in sources[:3]]
                 incumbents = np.vstack([top, *prior_top]) if prior_top else top
@@ -263,6 +275,7 @@ class MetaEngine:
                 "n_source_tasks": len(sources),
                 "n_prior_points": int(sum(X.shape[0] for X, _ in sources)),
                 "log_acq": acq,
+                "hyperparameters_optimised": maxiter > 0,
                 "device": str(device),
             }
         )

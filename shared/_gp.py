@@ -32,7 +32,7 @@ from __future__ import annotations
 import contextlib
 import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -44,7 +44,15 @@ from metahpo._space import CategoricalParam, SearchSpace
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["FitResult", "fit_surrogate", "limit_threads", "optimize_acquisition", "resolve_device"]
+__all__ = [
+    "FitResult",
+    "TargetPosterior",
+    "fit_surrogate",
+    "limit_threads",
+    "log_expected_improvement",
+    "optimize_acquisition",
+    "resolve_device",
+]
 
 
 @contextmanager
@@ -106,7 +114,8 @@ def fit_surrogate(
         z_tasks: per task an ``(n_t,)`` array of scale-free scores (higher is better).
         device: torch device for all tensors (float64).
         warm_state: a previous ``FitResult.state`` for the same task set, or None.
-        maxiter: L-BFGS iterations of the marginal-likelihood fit.
+        maxiter: L-BFGS iterations of the marginal-likelihood fit; 0 keeps ``warm_state``'s
+            hyper-parameters and only conditions the model on the data (a few milliseconds).
     """
     # BoTorch/GPyTorch warn about inputs outside the unit cube (aligned prior points may lie there
     # on purpose), about already scale-free outcomes and about optimiser stops: none is actionable
@@ -131,13 +140,18 @@ def fit_surrogate(
             train_Y = torch.as_tensor(np.concatenate(z_tasks), **kw).unsqueeze(-1)  # (n, 1)
             model = MultiTaskGP(train_X, train_Y, task_feature=-1, output_tasks=[0], outcome_transform=None)
         model = model.to(device)
+        loaded = False
         if warm_state is not None:
             # A stale state of another shape is ignored: the fit then starts from the defaults.
             with contextlib.suppress(RuntimeError, KeyError):
                 model.load_state_dict({k: v.to(device) for k, v in warm_state.items()})
-        mll = ExactMarginalLogLikelihood(model.likelihood, model)
-        with gpytorch.settings.max_cholesky_size(4096):
-            fit_gpytorch_mll(mll, optimizer_kwargs={"options": {"maxiter": maxiter}}, max_attempts=2)
+                loaded = True
+        if maxiter > 0 or not loaded:
+            mll = ExactMarginalLogLikelihood(model.likelihood, model)
+            with gpytorch.settings.max_cholesky_size(4096):
+                fit_gpytorch_mll(
+                    mll, optimizer_kwargs={"options": {"maxiter": max(maxiter, 1)}}, max_attempts=2
+                )
         model.eval()
         state = {k: v.detach().to("cpu").clone() for k, v in model.state_dict().items()}
         return FitResult(model=model, state=state, n_tasks=n_tasks)
@@ -163,6 +177,80 @@ def _perturb(
             block[np.arange(new.size), new] = 1.0
             out[np.flatnonzero(flip), sl] = block
     return out
+
+
+class TargetPosterior:
+    """Exact posterior of the target task's latent function, with the training-side algebra
+    (Cholesky factor ``L`` of the ``(n, n)`` noisy training covariance and ``alpha = K^-1 (y - m)``)
+    done once per fit.  Scoring ``b`` candidates then costs one ``(b, n)`` cross-covariance and one
+    triangular solve, where BoTorch's per-call posterior re-assembles the joint train/test
+    covariance every time (~20-35 ms fixed per call at n = 300 on this CPU).  Agrees with
+    ``fit.model.posterior`` to round-off (tested).
+    """
+
+    def __init__(self, fit: FitResult) -> None:
+        import torch
+
+        model = fit.model
+        self._model = model
+        self._multitask = fit.n_tasks > 1
+        with torch.no_grad():
+            X_train = model.train_inputs[0]  # (n, F) or (n, F + 1) with the task column last
+            prior = model.forward(X_train)
+            noisy = model.likelihood(prior, [X_train]).covariance_matrix  # (n, n)
+            resid = (model.train_targets - prior.mean).unsqueeze(-1)  # (n, 1)
+            L, info = torch.linalg.cholesky_ex(noisy)
+            jitter = 1e-8 * float(noisy.diagonal().mean())
+            while int(info) != 0 and jitter < 1.0:
+                eye = torch.eye(noisy.shape[-1], dtype=noisy.dtype, device=noisy.device)
+                L, info = torch.linalg.cholesky_ex(noisy + jitter * eye)
+                jitter *= 10.0
+        self._X_train = X_train
+        self._L = L  # (n, n) lower
+        self._alpha = torch.cholesky_solve(resid, L)  # (n, 1)
+
+    def __call__(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(b, F)`` target configurations -> posterior mean and standard deviation, each ``(b,)``
+        (differentiable in ``X``)."""
+        import torch
+
+        if self._multitask:
+            X = torch.cat([X, torch.zeros_like(X[..., :1])], dim=-1)  # task 0 = the target
+        kernel = self._model.covar_module
+        cross = kernel(X, self._X_train).to_dense()  # (b, n)
+        mean = self._model.forward(X).mean + (cross @ self._alpha).squeeze(-1)  # (b,)
+        v = torch.linalg.solve_triangular(self._L, cross.transpose(-1, -2), upper=False)  # (n, b)
+        var = kernel(X, diag=True) - (v * v).sum(dim=-2)  # (b,)
+        return mean, var.clamp_min(1e-12).sqrt()
+
+
+_LOG_SQRT_2PI = 0.5 * float(np.log(2.0 * np.pi))
+_HALF_LOG_PI_OVER_2 = 0.5 * float(np.log(np.pi / 2.0))
+
+
+def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, best_f: float) -> torch.Tensor:
+    """``log E[max(f - best_f, 0)]`` for ``f ~ N(mean, std^2)``, elementwise, accurate far into the
+    tail where plain EI underflows to 0 (the formulation of Ament et al., "Unexpected Improvements to
+    Expected Improvement", NeurIPS 2023): ``log EI = log(std) + log h(u)``, ``u = (mean - best_f) / std``,
+    ``h(u) = phi(u) + u Phi(u)``, with ``h`` rewritten through the scaled complementary error
+    function for ``u < -1``.
+    """
+    import torch
+
+    u = (mean - best_f) / std
+    upper = u > -1.0
+    # Double-where: each branch sees only inputs where it is finite, so gradients stay finite.
+    u_hi = torch.where(upper, u, torch.zeros_like(u))
+    u_lo = torch.where(upper, -torch.full_like(u, 2.0), u)
+    log_h_hi = torch.log(torch.exp(-0.5 * u_hi * u_hi - _LOG_SQRT_2PI) + u_hi * torch.special.ndtr(u_hi))
+    # h(u) = phi(u) * (1 - |u| R(u)) with Mills ratio R(u) = erfcx(-u / sqrt 2) sqrt(pi / 2).
+    t = torch.log(torch.special.erfcx(-u_lo / np.sqrt(2.0)) * u_lo.abs()) + _HALF_LOG_PI_OVER_2  # < 0
+    t = t.clamp_max(-1e-15)
+    log1mexp = torch.where(t > -np.log(2.0), torch.log(-torch.expm1(t)), torch.log1p(-torch.exp(t)))
+    # Beyond |u| ~ 1e6 the subtraction above has no digits left; use the asymptote h ~ phi(u) / u^2.
+    log1mexp = torch.where(u_lo < -1e6, -2.0 * torch.log(u_lo.abs()), log1mexp)
+    log_h_lo = -0.5 * u_lo * u_lo - _LOG_SQRT_2PI + log1mexp
+    return torch.where(upper, log_h_hi, log_h_lo) + torch.log(std)
 
 
 def optimize_acquisition(
@@ -198,29 +286,37 @@ def optimize_acquisition(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         import torch
-        from botorch.acquisition import LogExpectedImprovement, qLogExpectedImprovement
+        from botorch.acquisition import qLogExpectedImprovement
         from botorch.sampling import SobolQMCNormalSampler
 
         rng = np.random.default_rng(seed)
         device = next(fit.model.parameters()).device
         kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
         F = space.n_features
+        acqf: Callable[[torch.Tensor], torch.Tensor]
         if pending.shape[0] > 0:
-            acqf = qLogExpectedImprovement(
+            q_acqf = qLogExpectedImprovement(
                 fit.model,
                 best_f=best_f,
                 X_pending=torch.as_tensor(pending, **kw),
                 sampler=SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=seed),
             )
+
+            def acqf(X: torch.Tensor) -> torch.Tensor:  # (b, F) -> (b,)
+                return q_acqf(X.unsqueeze(-2))  # type: ignore[no-any-return]
+
         else:
-            acqf = LogExpectedImprovement(fit.model, best_f=best_f)
+            predictor = TargetPosterior(fit)
+
+            def acqf(X: torch.Tensor) -> torch.Tensor:  # (b, F) -> (b,)
+                mean, std = predictor(X)
+                return log_expected_improvement(mean, std, best_f)
 
         def score(X: np.ndarray) -> np.ndarray:
             out = []
             with torch.no_grad():
                 for chunk in np.array_split(X, max(1, int(np.ceil(X.shape[0] / 4096)))):
-                    t = torch.as_tensor(chunk, **kw).unsqueeze(-2)  # (b, 1, F)
-                    out.append(acqf(t).detach().cpu().numpy())
+                    out.append(acqf(torch.as_tensor(chunk, **kw)).detach().cpu().numpy())
             return np.concatenate(out)
 
         sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
@@ -251,8 +347,8 @@ def optimize_acquisition(
                 opt.zero_grad()
                 X = start.clone()
                 X[:, num] = x_num
-                loss = -acqf(X.unsqueeze(-2)).sum()
-                loss.backward()
+                loss = -acqf(X).sum()
+                loss.backward()  # type: ignore[no-untyped-call]
                 opt.step()
                 with torch.no_grad():
                     x_num.clamp_(0.0, 1.0)

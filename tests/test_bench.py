@@ -54,16 +54,21 @@ def test_tabrepo_snaps_to_the_pool() -> None:
     assert len(p.tasks) == 93
     assert p.snap is not None
     pool_best = p.scan(p.tasks[0], np.random.default_rng(0)).min()
-    cfg = p.snap(
-        {
-            "learning_rate": 0.05,
-            "num_leaves": 31,
-            "feature_fraction": 1.0,
-            "min_data_in_leaf": 20,
-            "extra_trees": False,
-        }
-    )
-    assert p.evaluate(p.tasks[0], [cfg])[0] >= pool_best
+    proposal = {
+        "learning_rate": 0.05,
+        "num_leaves": 31,
+        "feature_fraction": 1.0,
+        "min_data_in_leaf": 20,
+        "extra_trees": False,
+    }
+    taken: set[int] = set()
+    cfgs = [p.snap(proposal, taken) for _ in range(104)]
+    assert p.evaluate(p.tasks[0], cfgs[:1])[0] >= pool_best
+    # the same proposal evaluates a new pool member each time, until the pool is used up
+    assert len(taken) == 104
+    assert len({tuple(sorted(c.items())) for c in cfgs}) == 104
+    assert sorted(p.evaluate(p.tasks[0], cfgs)) == sorted(p.scan(p.tasks[0], np.random.default_rng(0)))
+    assert p.snap(proposal, taken) == cfgs[0]
 
 
 def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -99,6 +104,22 @@ def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.Capt
         assert np.all(np.diff(c) <= 1e-12)
     assert (tmp_path / "regret-lcbench.png").stat().st_size > 1000
     assert (tmp_path / "results.md").exists()
+
+
+def test_hyperopt_methods_run_on_conditional_and_pool_problems(tmp_path: Path) -> None:
+    args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--quick", "--problems", "rbv2_xgboost"]
+    args += ["tabrepo_lightgbm", "--methods", "hyperopt-tpe", "hyperopt-meta", "--budget", "6"]
+    args += ["--test-tasks", "1", "--prior-tasks", "3", "--prior-trials", "10"]
+    assert main(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    for pname in ("rbv2_xgboost", "tabrepo_lightgbm"):
+        prob = res["problems"][pname]
+        assert prob["failed"] == {}
+        for method in ("hyperopt-tpe", "hyperopt-meta"):
+            (run,) = prob["runs"][method][prob["test_tasks"][0]]
+            assert len(run["values"]) == 6
+            assert all(np.isfinite(run["values"]))
+            assert len(run["seconds"]) == 6
 
 
 def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -15,7 +15,9 @@ scenario folder.
 
 TabRepo LightGBM (``tabrepo_lightgbm/``) is a pool problem: 104 real configurations evaluated on
 93 datasets; a proposal is snapped to the nearest pool configuration in the encoded unit cube of
-the pool's space (the same rule for every method) and its measured ``metric_error`` is returned.
+the pool's space that this run has not evaluated yet (the same rule for every method: as in pool
+benchmarks such as HPO-B, a trial never re-evaluates a pool member) and its measured
+``metric_error`` is returned.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -67,7 +69,9 @@ class Problem:
     conditions: dict[str, tuple[str, tuple[Any, ...]]] = field(default_factory=dict)
     evaluate: Callable[[str, list[dict[str, Any]]], np.ndarray] = field(repr=False, default=None)  # type: ignore[assignment]
     scan: Callable[[str, np.random.Generator], np.ndarray] = field(repr=False, default=None)  # type: ignore[assignment]
-    snap: Callable[[dict[str, Any]], dict[str, Any]] | None = field(repr=False, default=None)
+    # pool problems: (proposal, pool indices this run has taken) -> the pool configuration it
+    # evaluates; the chosen index is added to the set.
+    snap: Callable[[dict[str, Any], set[int]], dict[str, Any]] | None = field(repr=False, default=None)
 
     def active(self, name: str, params: Mapping[str, Any]) -> bool:
         cond = self.conditions.get(name)
@@ -219,9 +223,17 @@ def load_tabrepo(folder: Path) -> Problem:
             errors.setdefault(row["dataset"], {})[row["framework"]] = float(row["metric_error"])
     tasks = sorted(d for d, e in errors.items() if all(n in e for n in pool_names))
 
-    def nearest(cfg: dict[str, Any]) -> int:
+    def nearest(cfg: dict[str, Any], taken: Collection[int] = ()) -> int:
         x = space.encode([cfg])[0]
-        return int(np.argmin(((X_pool - x) ** 2).sum(axis=1)))
+        dist = ((X_pool - x) ** 2).sum(axis=1)
+        if 0 < len(taken) < len(pool):
+            dist[list(taken)] = np.inf
+        return int(np.argmin(dist))
+
+    def snap(cfg: dict[str, Any], taken: set[int]) -> dict[str, Any]:
+        i = nearest(cfg, taken)
+        taken.add(i)
+        return dict(pool[i])
 
     def evaluate(task: str, cfgs: list[dict[str, Any]]) -> np.ndarray:
         return np.array([errors[task][pool_names[nearest(c)]] for c in cfgs])
@@ -229,7 +241,7 @@ def load_tabrepo(folder: Path) -> Problem:
     problem = Problem("tabrepo_lightgbm", tasks, dists)
     problem.evaluate = evaluate
     problem.scan = lambda task, rng: np.array([errors[task][n] for n in pool_names])
-    problem.snap = lambda cfg: pool[nearest(cfg)]
+    problem.snap = snap
     return problem
 
 

@@ -7,9 +7,14 @@ Protocol (per problem):
    the task) is stored in an Optuna SQLite storage ``<out>/kb-<problem>.db``, as a user's earlier
    studies would be.  Methods never see a held-out task's data.
 3. Each method runs ``budget`` trials on every held-out task with every seed, through Optuna's
-   ask/tell interface; pool problems snap every proposal to the nearest pool configuration.
-   MetaSampler learns from ``"<storage>::<problem>-prior-*"``; CmaEsSampler gets all prior trials
-   as ``source_trials`` (Optuna's own transfer method).
+   ask/tell interface; pool problems snap every proposal to the nearest pool configuration not yet
+   evaluated in the run.  MetaSampler learns from ``"<storage>::<problem>-prior-*"``; CmaEsSampler
+   gets all prior trials as ``source_trials`` (Optuna's own transfer method).  The Hyperopt methods
+   (``hyperopt-tpe`` = ``tpe.suggest``, ``hyperopt-meta`` = :class:`hyperopt_meta.MetaAlgo` with
+   the same prior studies) run ``fmin`` on the same space written with ``hp.*``; conditional
+   parameters are sampled in every trial there and the objective ignores them when inactive
+   (Hyperopt nests conditional labels under an ``hp.choice`` of dictionaries, whose stored
+   values are option indices, so the prior studies' booster values would not align).
 
 Metrics: normalised regret ``(best so far - best known) / (worst known - best known)``, where best
 and worst known come from a scan of the task (20,000 random configurations of a surrogate, or the
@@ -32,10 +37,11 @@ from typing import Any
 
 import numpy as np
 import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from optuna_meta._bench._problems import Problem, load_problem
 
-METHODS = ("meta", "random", "tpe", "gp", "cmaes")
+METHODS = ("meta", "random", "tpe", "gp", "cmaes", "hyperopt-tpe", "hyperopt-meta")
 BUDGETS = (1, 5, 10, 25, 50, 100)
 PROBLEMS = ("lcbench", "rbv2_xgboost", "tabrepo_lightgbm")
 
@@ -61,7 +67,7 @@ class BenchConfig:
             data,
             out,
             problems=("lcbench", "tabrepo_lightgbm"),
-            methods=("meta", "random", "tpe", "gp"),
+            methods=("meta", "random", "tpe", "gp", "hyperopt-tpe", "hyperopt-meta"),
             seeds=1,
             budget=10,
             test_tasks=2,
@@ -108,7 +114,8 @@ def build_priors(problem: Problem, tasks: Sequence[str], storage: str, n_trials:
         rng = np.random.default_rng(seed * 100_003 + i)
         cfgs = problem.random_configs(n_trials, rng)
         if problem.snap is not None:
-            cfgs = [problem.snap(c) for c in cfgs]
+            taken: set[int] = set()
+            cfgs = [problem.snap(c, taken) for c in cfgs]
         values = problem.evaluate(task, cfgs)
         study = optuna.create_study(storage=storage, study_name=name)
         study.add_trials(
@@ -123,19 +130,96 @@ def build_priors(problem: Problem, tasks: Sequence[str], storage: str, n_trials:
 
 def run_one(problem: Problem, task: str, method: str, seed: int, budget: int, storage: str) -> dict[str, Any]:
     """One optimisation run; returns the values and the sampler's seconds per trial."""
+    if method.startswith("hyperopt-"):
+        return _run_hyperopt(problem, task, method, seed, budget, storage)
     study = optuna.create_study(sampler=_sampler(method, seed, storage, problem))
     values: list[float] = []
     seconds: list[float] = []
+    taken: set[int] = set()
     for _ in range(budget):
         t0 = time.perf_counter()
         trial = study.ask()
         params = problem.suggest(trial)
         seconds.append(time.perf_counter() - t0)
         if problem.snap is not None:
-            params = problem.snap(params)
+            params = problem.snap(params, taken)
         value = float(problem.evaluate(task, [params])[0])
         study.tell(trial, value)
         values.append(value)
+    return {"values": values, "seconds": seconds}
+
+
+def _hyperopt_space(problem: Problem) -> dict[str, Any]:
+    """The problem's distributions written with ``hp.*`` (flat; see the module docstring)."""
+    from hyperopt import hp
+
+    space: dict[str, Any] = {}
+    for name, d in problem.distributions.items():
+        if isinstance(d, FloatDistribution):
+            space[name] = (
+                hp.loguniform(name, math.log(d.low), math.log(d.high))
+                if d.log
+                else hp.uniform(name, d.low, d.high)
+            )
+        elif isinstance(d, IntDistribution):
+            if d.step != 1:
+                raise ValueError(f"{problem.name}: integer parameter {name!r} with step {d.step}")
+            space[name] = (
+                hp.qloguniform(name, math.log(d.low), math.log(d.high), 1)
+                if d.log
+                else hp.quniform(name, d.low, d.high, 1)
+            )
+        else:
+            assert isinstance(d, CategoricalDistribution)
+            space[name] = hp.choice(name, list(d.choices))
+    return space
+
+
+def _run_hyperopt(
+    problem: Problem, task: str, method: str, seed: int, budget: int, storage: str
+) -> dict[str, Any]:
+    from hyperopt import Trials, fmin, tpe
+
+    if method == "hyperopt-tpe":
+        algo: Callable[..., Any] = tpe.suggest
+    elif method == "hyperopt-meta":
+        from hyperopt_meta import MetaAlgo
+        from optuna_meta._priors import from_storage
+
+        algo = MetaAlgo(source_trials=from_storage(storage, f"{problem.name}-prior-*")).suggest
+    else:
+        raise ValueError(f"--methods: unknown method {method!r} (choose from {', '.join(METHODS)})")
+    values: list[float] = []
+    seconds: list[float] = []
+    taken: set[int] = set()
+
+    def timed(new_ids: Any, domain: Any, trials: Any, algo_seed: int) -> Any:
+        t0 = time.perf_counter()
+        docs = algo(new_ids, domain, trials, algo_seed)
+        seconds.append(time.perf_counter() - t0)
+        return docs
+
+    def objective(sampled: dict[str, Any]) -> float:
+        params: dict[str, Any] = {}
+        for name, d in problem.distributions.items():
+            if problem.active(name, params):
+                v = sampled[name]
+                params[name] = round(v) if isinstance(d, IntDistribution) else v
+        if problem.snap is not None:
+            params = problem.snap(params, taken)
+        value = float(problem.evaluate(task, [params])[0])
+        values.append(value)
+        return value
+
+    fmin(
+        objective,
+        _hyperopt_space(problem),
+        algo=timed,
+        max_evals=budget,
+        trials=Trials(),
+        rstate=np.random.default_rng(seed),
+        show_progressbar=False,
+    )
     return {"values": values, "seconds": seconds}
 
 
