@@ -29,6 +29,7 @@ _logger = optuna.logging.get_logger("optuna.metahpo")
 _ATTR = "metahpo"
 _RELATIVE_KEY = f"{_ATTR}:relative_params"
 _SYSTEM_ATTR_MAX = 2045  # RDB storage's limit for one system attribute value
+_CLAIM_ATTEMPTS = 3  # suggestions per trial when concurrent workers pick the same configuration
 
 
 class MetaSampler(BaseSampler):
@@ -188,26 +189,30 @@ class MetaSampler(BaseSampler):
             if k in space.params and space.contains(k, v)
         }
         engine = self._get_engine(study)
-        # Reading the pending trials, suggesting and recording the suggestion as in flight form
-        # one step, so that threads sharing this sampler never propose the same configuration.
-        # Pending trials are read before finished ones: a trial only moves from RUNNING to a
-        # finished state, so one that finishes in between is still seen in one of the two lists.
-        with self._lock:
-            seed = int(self._rng.integers(2**31 - 1))
-            pending = self._pending(study, trial)
-            observed, values = self._history(study, space)
-            suggestion = engine.suggest(
-                space, _direction(study), observed, values, pending, seed=seed, fixed=fixed
-            )
-            params = {k: _plain(v) for k, v in suggestion.params.items()}
-            self._inflight[(study.study_name, trial.number)] = params
-            first_time = space.signature() not in self._reported
-            self._reported.add(space.signature())
-        if first_time and engine.priors:
-            report = engine.alignment(space, _direction(study))
-            _logger.info(f"MetaSampler prior alignment for {sorted(space.params)}: {report.summary()}")
-        self._record(study, trial, suggestion.phase, suggestion.info)
-        self._set_attr(study, trial, _RELATIVE_KEY, json.dumps(params))
+        for attempt in range(_CLAIM_ATTEMPTS):
+            # Reading the pending trials, suggesting and recording the suggestion as in flight
+            # form one step, so that threads sharing this sampler never propose the same
+            # configuration.  Pending trials are read before finished ones: a trial only moves
+            # from RUNNING to a finished state, so one that finishes in between is still seen in
+            # one of the two lists.
+            with self._lock:
+                seed = _call_seed(self._rng, trial.number)
+                pending, _ = self._pending(study, trial)
+                observed, values = self._history(study, space)
+                suggestion = engine.suggest(
+                    space, _direction(study), observed, values, pending, seed=seed, fixed=fixed
+                )
+                params = {k: _plain(v) for k, v in suggestion.params.items()}
+                self._inflight[(study.study_name, trial.number)] = params
+                first_time = space.signature() not in self._reported
+                self._reported.add(space.signature())
+            if first_time and engine.priors:
+                report = engine.alignment(space, _direction(study))
+                _logger.info(f"MetaSampler prior alignment for {sorted(space.params)}: {report.summary()}")
+            self._record(study, trial, suggestion.phase, suggestion.info)
+            self._set_attr(study, trial, _RELATIVE_KEY, json.dumps(params))
+            if not self._claimed_elsewhere(study, trial, params, attempt):
+                break
         return params
 
     def sample_independent(
@@ -252,19 +257,35 @@ class MetaSampler(BaseSampler):
             space = _prior_space(engine.priors) if engine.priors else None
             if space is None:
                 return None
-            with self._lock:
-                pending = self._pending(study, trial)  # before finished trials: see _sample_relative
-                if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                    return None
-                suggestion = engine.suggest(space, _direction(study), [], [], pending, seed=0)
-                cfg = suggestion.params if suggestion.phase == "portfolio" else {}
-                self._zero_shot[key] = cfg
-                self._inflight[key] = cfg
-            if cfg:
+            for attempt in range(_CLAIM_ATTEMPTS):
+                with self._lock:
+                    # before finished trials: see _sample_relative
+                    pending, n_unknown = self._pending(study, trial)
+                    if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                        return None
+                    # Earlier trials of other processes whose configuration is not known yet
+                    # take the portfolio rows before this one (see MetaEngine.suggest).
+                    suggestion = engine.suggest(
+                        space,
+                        _direction(study),
+                        [],
+                        [],
+                        pending,
+                        seed=_call_seed(self._rng, trial.number),
+                        portfolio_offset=n_unknown,
+                    )
+                    cfg = suggestion.params if suggestion.phase == "portfolio" else {}
+                    self._zero_shot[key] = cfg
+                    self._inflight[key] = cfg
+                if not cfg:
+                    break
                 self._record(study, trial, suggestion.phase, suggestion.info)
-                self._set_attr(
-                    study, trial, _RELATIVE_KEY, json.dumps({k: _plain(v) for k, v in cfg.items()})
-                )
+                claim = {k: _plain(v) for k, v in cfg.items()}
+                self._set_attr(study, trial, _RELATIVE_KEY, json.dumps(claim))
+                if not self._claimed_elsewhere(study, trial, claim, attempt):
+                    break
+        if not cfg:
+            return None
         if name in cfg and contains(dist, cfg[name]):
             return _plain(cfg[name])
         return None
@@ -289,8 +310,12 @@ class MetaSampler(BaseSampler):
             )
         return observed, values
 
-    def _pending(self, study: Study, trial: FrozenTrial) -> list[dict[str, Any]]:
+    def _pending(self, study: Study, trial: FrozenTrial) -> tuple[list[dict[str, Any]], int]:
+        """Configurations of the other running trials (parameters set so far, completed by the
+        suggestion each one recorded), and how many running trials numbered before this one have
+        nothing known yet (another process is choosing their configuration right now)."""
         out = []
+        n_unknown_earlier = 0
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             if t.number == trial.number:
                 continue
@@ -301,7 +326,33 @@ class MetaSampler(BaseSampler):
                 params.setdefault(k, v)
             if params:
                 out.append(params)
-        return out
+            elif t.number < trial.number:
+                n_unknown_earlier += 1
+        return out, n_unknown_earlier
+
+    def _claimed_elsewhere(
+        self, study: Study, trial: FrozenTrial, params: dict[str, Any], attempt: int
+    ) -> bool:
+        """After recording a suggestion in the storage, check that no other trial holds the same
+        configuration.  Two processes that suggested at the same moment could not see each
+        other's choice; each records its own before it reads the others', so at least one of them
+        sees the clash, and it suggests again with the other's configuration as pending."""
+        if attempt + 1 >= _CLAIM_ATTEMPTS or not params:
+            return False
+        for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE)):
+            if t.number == trial.number:
+                continue
+            other = dict(t.params)
+            if t.state == TrialState.RUNNING:
+                for k, v in _read_chunked(t.system_attrs, _RELATIVE_KEY).items():
+                    other.setdefault(k, v)
+            if all(k in other and other[k] == v for k, v in params.items()):
+                _logger.debug(
+                    f"MetaSampler: trial {trial.number} and trial {t.number} were given the same "
+                    "configuration by concurrent workers; suggesting again."
+                )
+                return True
+        return False
 
     def _record(self, study: Study, trial: FrozenTrial, phase: str, info: dict[str, Any]) -> None:
         self._set_attr(study, trial, f"{_ATTR}:phase", phase)
@@ -344,6 +395,12 @@ class MetaSampler(BaseSampler):
 
 def _direction(study: Study) -> Literal["minimize", "maximize"]:
     return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+
+
+def _call_seed(rng: np.random.Generator, trial_number: int) -> int:
+    """The seed of one suggestion: the sampler's stream (reproducible) mixed with the trial
+    number, so workers started with the same ``seed`` still make different suggestions."""
+    return (int(rng.integers(2**31 - 1)) + 1_000_003 * trial_number) % (2**31 - 1)
 
 
 def _plain(v: Any) -> Any:

@@ -168,6 +168,7 @@ class MetaEngine:
         *,
         seed: int,
         fixed: Mapping[str, Any] | None = None,
+        portfolio_offset: int = 0,
     ) -> Suggestion:
         """Propose one configuration of ``space``.
 
@@ -180,6 +181,9 @@ class MetaEngine:
                 completed with the centre of the missing ranges).
             seed: the seed of this call.
             fixed: parameter values the suggestion must keep (e.g. a partially enqueued trial).
+            portfolio_offset: portfolio rows to leave to concurrent trials that started earlier
+                and whose configuration is not known yet (other processes): the suggestion is
+                the ``portfolio_offset``-th unused row, and past the portfolio's end no row.
         """
         require(
             len(observed) == len(values),
@@ -188,7 +192,9 @@ class MetaEngine:
             (len(observed), len(values)),
         )
         with self._lock:
-            return self._suggest(space, direction, observed, values, pending, seed, fixed or {})
+            return self._suggest(
+                space, direction, observed, values, pending, seed, fixed or {}, portfolio_offset
+            )
 
     def _suggest(
         self,
@@ -199,6 +205,7 @@ class MetaEngine:
         pending: Sequence[Mapping[str, Any]],
         seed: int,
         fixed: Mapping[str, Any],
+        portfolio_offset: int = 0,
     ) -> Suggestion:
         st = self._state(space, direction)
         report = st.report
@@ -217,9 +224,12 @@ class MetaEngine:
 
         if n_obs < n_startup or n_obs == 0:
             if has_priors:
+                skip = portfolio_offset
                 for row in _with_fixed(space, st.portfolio, fixed):
                     if exclude.shape[0] == 0 or np.min(np.abs(exclude - row).max(axis=1)) > 1e-9:
-                        return Suggestion(space.decode(row[None])[0], "portfolio", info)
+                        if skip == 0:
+                            return Suggestion(space.decode(row[None])[0], "portfolio", info)
+                        skip -= 1
             if n_obs == 0 or not has_priors:
                 rng = np.random.default_rng(seed)
                 row = _with_fixed(space, space.snap(rng.random((1, space.n_features))), fixed)
