@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -136,12 +136,24 @@ class MetaSampler(BaseSampler):
                 priors: list[PriorStudy] = []
                 exclude = [study.study_name]
                 if self._specs is None:
-                    priors += _priors.from_storage(_compat.study_storage(study), exclude=exclude)
+                    priors += self._read_source(
+                        "the study's storage",
+                        lambda: _priors.from_storage(_compat.study_storage(study), exclude=exclude),
+                    )
                 else:
                     for i, spec in enumerate(self._specs):
-                        priors += _priors.resolve(spec, i, exclude) if isinstance(spec, str) else spec
+                        if isinstance(spec, str):
+                            priors += self._read_source(
+                                f"source_studies[{i}] ({spec!r})",
+                                lambda spec=spec, i=i: _priors.resolve(spec, i, exclude),
+                            )
+                        else:
+                            priors += spec
                 if self._knowledge_base is not None:
-                    priors += self._knowledge_base.load(exclude=exclude)
+                    kb = self._knowledge_base
+                    priors += self._read_source(
+                        f"knowledge_base ({kb.url!r})", lambda: kb.load(exclude=exclude)
+                    )
                 self._engine = MetaEngine(priors, self._config)
                 _logger.info(
                     f"MetaSampler loaded {len(priors)} prior studies "
@@ -152,6 +164,21 @@ class MetaSampler(BaseSampler):
     def prior_studies(self, study: Study) -> list[PriorStudy]:
         """The prior studies this sampler learns from for ``study`` (loads them if needed)."""
         return list(self._get_engine(study).priors)
+
+    def _read_source(self, label: str, read: Callable[[], list[PriorStudy]]) -> list[PriorStudy]:
+        """Prior studies from one storage; one that cannot be read (unreachable server, missing
+        or corrupt file) is reported and left out: the study goes on with the other priors."""
+        try:
+            return read()
+        except (ValueError, TypeError):
+            raise  # a malformed argument is the caller's to fix, not a runtime fault
+        except Exception as e:
+            self._warn_once(
+                f"source:{label}",
+                f"MetaSampler could not read prior studies from {label} ({type(e).__name__}: {e}); "
+                "continuing without them.",
+            )
+            return []
 
     # ------------------------------------------------------------------ Optuna API
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:

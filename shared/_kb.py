@@ -126,7 +126,17 @@ class KnowledgeBase:
             sa.Column("params", sa.Text, nullable=False),
             sa.Column("values", sa.Text, nullable=False),
         )
-        meta.create_all(self._engine)
+        self._meta = meta
+        self._tables_ready = False
+
+    def _db(self) -> Any:
+        """The SQLAlchemy engine, with the tables created on first use (constructing a knowledge
+        base does not connect: an unreachable server surfaces where the data is read, which a
+        sampler turns into a warning inside a running study)."""
+        if not self._tables_ready:
+            self._meta.create_all(self._engine)
+            self._tables_ready = True
+        return self._engine
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url}
@@ -154,7 +164,7 @@ class KnowledgeBase:
                     "values": json.dumps([_json_value(v) for v in t.values]),
                 }
             )
-        with self._engine.begin() as conn:
+        with self._db().begin() as conn:
             old = conn.execute(
                 sa.select(self._studies.c.id).where(
                     self._studies.c.name == study.name, self._studies.c.framework == framework
@@ -192,7 +202,7 @@ class KnowledgeBase:
         q = sa.select(self._studies.c.name).order_by(self._studies.c.id)
         if framework is not None:
             q = q.where(self._studies.c.framework == framework)
-        with self._engine.connect() as conn:
+        with self._db().connect() as conn:
             return [r[0] for r in conn.execute(q)]
 
     def load(self, pattern: str = "*", *, exclude: Sequence[str] = ()) -> list[PriorStudy]:
@@ -200,7 +210,7 @@ class KnowledgeBase:
         import sqlalchemy as sa
 
         out: list[PriorStudy] = []
-        with self._engine.connect() as conn:
+        with self._db().connect() as conn:
             studies = conn.execute(sa.select(self._studies).order_by(self._studies.c.id)).all()
             for s in studies:
                 if not fnmatch.fnmatchcase(s.name, pattern) or s.name in exclude:
