@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import threading
@@ -145,7 +146,7 @@ class MetaSampler(BaseSampler):
                         if isinstance(spec, str):
                             priors += self._read_source(
                                 f"source_studies[{i}] ({spec!r})",
-                                lambda spec=spec, i=i: _priors.resolve(spec, i, exclude),
+                                functools.partial(_priors.resolve, spec, i, exclude),
                             )
                         else:
                             priors += spec
