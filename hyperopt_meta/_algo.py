@@ -74,8 +74,8 @@ class MetaAlgo:
             (their choice values are taken as indices into this space's options), or
             :class:`metahpo.PriorStudy`.
         knowledge_base: a metahpo knowledge base (URL or object) whose studies are priors too.
-        n_startup_trials, max_source_studies, max_prior_points, min_overlap, device: as for
-            :class:`optuna_meta.MetaSampler`.
+        n_startup_trials, max_source_studies, max_prior_points, min_overlap, device, surrogate,
+            surrogate_cache: as for :class:`optuna_meta.MetaSampler`.
     """
 
     def __init__(
@@ -88,6 +88,8 @@ class MetaAlgo:
         max_prior_points: int = 256,
         min_overlap: float = 0.5,
         device: str = "auto",
+        surrogate: str = "auto",
+        surrogate_cache: str | None = None,
     ) -> None:
         self._config = EngineConfig(
             n_startup_trials=n_startup_trials,
@@ -95,6 +97,8 @@ class MetaAlgo:
             max_prior_points=max_prior_points,
             min_overlap=min_overlap,
             device=device,
+            surrogate=surrogate,
+            surrogate_cache=None if surrogate_cache is None else str(surrogate_cache),
         )
         if isinstance(source_trials, (str, Path)) or not isinstance(source_trials, Sequence):
             raise TypeError("source_trials must be a list of Trials, pickle paths or PriorStudy")
@@ -184,11 +188,20 @@ class MetaAlgo:
             pend = [{k: labels[k].to_core(v) for k, v in p.items() if k in space.params} for p in pending]
             engine = self._get_engine(labels)
             suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed)
+            for key in ("surrogate_warning", "device_warning"):
+                if key in suggestion.info:
+                    self._note_once(str(suggestion.info[key]))
             for k, v in suggestion.params.items():
                 stored[k] = labels[k].to_hyperopt(v)
         except Exception as e:  # fmin must go on: this trial keeps its random draw
             self._warn_once(e, "this trial is drawn at random")
         return stored
+
+    def _note_once(self, message: str) -> None:
+        with self._lock:
+            first = message not in self._warned
+            self._warned.add(message)
+        (_logger.warning if first else _logger.debug)("MetaAlgo: %s", message)
 
     def _warn_once(self, error: Exception, consequence: str) -> None:
         key = type(error).__name__

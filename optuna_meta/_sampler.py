@@ -56,7 +56,15 @@ class MetaSampler(BaseSampler):
             (served from the zero-shot portfolio), 10 otherwise (uniformly random).
         independent_sampler: sampler for parameters outside the relative search space and for
             fallbacks.  Default: ``RandomSampler(seed)``.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the GP's tensors.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the surrogate's tensors.
+        surrogate: ``"mtgp"`` (multi-task GP on the most similar prior studies, subsampled),
+            ``"neural"`` (deep-kernel GP meta-trained on every prior trial, trained on first use
+            and cached, see ``metahpo train``) or ``"auto"`` (default: neural from 2,000 usable
+            prior trials on, where the multi-task GP would keep an eighth of them or less).
+        surrogate_cache: where the neural surrogate is cached: a folder (files named by a
+            fingerprint of the priors and the space) or a ``.pt`` file such as the output of
+            ``metahpo train``.  Default ``$METAHPO_CACHE_DIR`` or ``~/.cache/metahpo``.  A stale,
+            foreign or corrupt file is reported and retrained, never used.
         max_source_studies: how many prior studies enter the multi-task GP (the most similar ones).
         max_prior_points: cap on prior points in the GP (bounds the cost of a suggestion).
         min_overlap: minimum fraction of this study's parameters a prior study must share.
@@ -71,6 +79,8 @@ class MetaSampler(BaseSampler):
         n_startup_trials: int | None = None,
         independent_sampler: BaseSampler | None = None,
         device: str = "auto",
+        surrogate: str = "auto",
+        surrogate_cache: str | None = None,
         max_source_studies: int = 8,
         max_prior_points: int = 256,
         min_overlap: float = 0.5,
@@ -81,6 +91,8 @@ class MetaSampler(BaseSampler):
             max_prior_points=max_prior_points,
             min_overlap=min_overlap,
             device=device,
+            surrogate=surrogate,
+            surrogate_cache=None if surrogate_cache is None else str(surrogate_cache),
         )
         if source_studies is not None and (
             isinstance(source_studies, (str, PriorStudy)) or not isinstance(source_studies, Sequence)
@@ -388,6 +400,9 @@ class MetaSampler(BaseSampler):
         self._set_attr(study, trial, f"{_ATTR}:info", json.dumps(compact))
         if "device_warning" in info:
             self._warn_once("device", str(info["device_warning"]))
+        if "surrogate_warning" in info:
+            note = str(info["surrogate_warning"])
+            self._warn_once(f"surrogate:{note}", f"MetaSampler: {note}")
 
     def _set_attr(self, study: Study, trial: FrozenTrial, key: str, value: str) -> None:
         storage = _compat.study_storage(study)

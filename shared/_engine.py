@@ -12,6 +12,10 @@ configurations, prior studies) into one configuration, in one of these phases:
 ``mtgp`` / ``gp``
     a multi-task GP over the target and the most similar prior studies (or a single-task GP when
     no prior is usable), maximising LogEI (:mod:`metahpo._gp`).
+``neural``
+    with ``surrogate="neural"`` (or ``"auto"`` and a large knowledge base): a deep-kernel GP
+    meta-trained on every aligned prior trial (:mod:`metahpo._neural`, cached on disk by a
+    fingerprint of the priors and the space), fine-tuned on and conditioned on the target's results.
 
 Costs are bounded: alignment and the portfolio are computed once per target space; the prior
 points a GP keeps are capped (``max_prior_points``; per study the best half of its quota plus a
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import threading
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +45,7 @@ __all__ = ["EngineConfig", "MetaEngine", "Suggestion"]
 # Hyper-parameters are re-optimised at every suggestion while the target history is short, then
 # whenever it has grown by 10% since they were last optimised (conditioning on new data in between).
 _REFIT_EVERY_TRIAL_BELOW = 20
+SURROGATES = ("auto", "mtgp", "neural")
 _REFIT_GROWTH = 1.1
 
 
@@ -57,6 +62,9 @@ class EngineConfig:
     fit_maxiter_cold: int = 60
     fit_maxiter_warm: int = 12
     device: str = "auto"
+    surrogate: str = "auto"
+    surrogate_cache: str | None = None
+    neural_min_prior_trials: int = 2000
 
     def __post_init__(self) -> None:
         if self.n_startup_trials is not None:
@@ -81,6 +89,27 @@ class EngineConfig:
             "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
             self.device,
         )
+
+        require(
+            self.surrogate in SURROGATES,
+            "surrogate",
+            f"must be one of {', '.join(SURROGATES)}",
+            self.surrogate,
+        )
+        require(
+            self.neural_min_prior_trials >= 0,
+            "neural_min_prior_trials",
+            "must be >= 0",
+            self.neural_min_prior_trials,
+        )
+
+    def use_neural(self, n_prior_trials: int) -> bool:
+        """``surrogate="auto"`` picks the neural surrogate once the aligned prior trials are at
+        least ``neural_min_prior_trials`` (default 2,000: from there the multi-task GP keeps at most
+        ``max_prior_points`` of them, an eighth or less)."""
+        if self.surrogate == "auto":
+            return n_prior_trials >= self.neural_min_prior_trials
+        return self.surrogate == "neural"
 
     def startup_trials(self, has_priors: bool) -> int:
         if self.n_startup_trials is not None:
@@ -113,6 +142,8 @@ class _SpaceState:
     # task set -> (hyper-parameters of its last fit, target size when they were last optimised)
     warm: dict[tuple[str, ...], tuple[dict[str, Any], int]] = field(default_factory=dict)
     last_state: dict[str, Any] | None = None
+    neural: Any = None  # metahpo._neural.TrainResult once trained or loaded
+    neural_note: str | None = None  # why the neural surrogate is not used (reported once)
 
 
 class MetaEngine:
@@ -239,6 +270,13 @@ class MetaEngine:
         from metahpo._prior import copula_scores
 
         z_obs = copula_scores(np.asarray(values, dtype=float), direction)
+        if has_priors and self.config.use_neural(sum(a.X.shape[0] for a in st.aligned)):
+            neural = self._neural_suggestion(st, space, direction, X_obs, z_obs, X_pend, exclude, seed, fixed)
+            if neural is not None:
+                neural.info = {**info, **neural.info}
+                return neural
+            if st.neural_note is not None:
+                info["surrogate_warning"] = st.neural_note
         sources = self._select_sources(st, X_obs, z_obs) if has_priors else []
         X_tasks = [X_obs] + [X for X, _ in sources]
         z_tasks = [z_obs] + [z for _, z in sources]
@@ -290,6 +328,126 @@ class MetaEngine:
             }
         )
         return Suggestion(space.decode(x[None])[0], "mtgp" if sources else "gp", info)
+
+    def _neural_suggestion(
+        self,
+        st: _SpaceState,
+        space: SearchSpace,
+        direction: Direction,
+        X_obs: np.ndarray,
+        z_obs: np.ndarray,
+        X_pend: np.ndarray,
+        exclude: np.ndarray,
+        seed: int,
+        fixed: Mapping[str, Any],
+    ) -> Suggestion | None:
+        """A suggestion of the neural surrogate, or None when it is not available (another
+        process is training it; the caller then uses the multi-task GP)."""
+        from metahpo._gp import limit_threads, optimize_acquisition, resolve_device
+
+        device, _ = resolve_device(self.config.device)
+        info: dict[str, Any] = {}
+        if st.neural is None:
+            result = self._neural_model(st, space, direction, device, info)
+            if result is None:
+                return None
+            st.neural = result
+        from metahpo._neural import AdaptedPredictor
+
+        with limit_threads(1):
+            import torch
+
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(seed)
+                predictor = AdaptedPredictor(st.neural, X_obs, z_obs, X_pend, device=device, seed=seed)
+                top = X_obs[np.argsort(-z_obs)[:5]]
+                x, acq = optimize_acquisition(
+                    predictor,
+                    space,
+                    best_f=float(z_obs.max()),
+                    incumbents=top,
+                    pending=X_pend,
+                    exclude=exclude,
+                    seed=seed,
+                    n_candidates=self.config.n_candidates,
+                    fixed=_fixed_features(space, fixed),
+                )
+        n_prior = int(sum(a.X.shape[0] for a in st.aligned))
+        info.update({"log_acq": acq, "device": str(device), "n_prior_points": n_prior})
+        return Suggestion(space.decode(x[None])[0], "neural", info)
+
+    def train_neural(
+        self,
+        space: SearchSpace,
+        direction: Direction,
+        *,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        force: bool = False,
+    ) -> tuple[Any, str, dict[str, Any]]:
+        """Load the neural surrogate for ``space`` from the cache, or train and cache it (what
+        ``metahpo train`` runs; a sampler does the same lazily on first use).
+
+        Returns:
+            the :class:`metahpo._neural.TrainResult` (or None when another process holds the
+            training lock), the cache path, and notes (``surrogate_warning`` for a stale, foreign or
+            corrupt cache file that was replaced, ``neural_trained_seconds`` after training).
+        """
+        from metahpo._gp import resolve_device
+
+        st = self._state(space, direction)
+        require(bool(st.aligned), "priors", "no prior study aligns with this space", len(self.priors))
+        device, _ = resolve_device(self.config.device)
+        info: dict[str, Any] = {}
+        result = self._neural_model(st, space, direction, device, info, on_epoch=on_epoch, force=force)
+        if result is not None:
+            st.neural = result
+        return result, str(info.get("neural_cache", "")), info
+
+    def _neural_model(
+        self,
+        st: _SpaceState,
+        space: SearchSpace,
+        direction: Direction,
+        device: Any,
+        info: dict[str, Any],
+        *,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        force: bool = False,
+    ) -> Any:
+        from metahpo import _neural
+        from metahpo._gp import limit_threads
+
+        cfg = _neural.NeuralConfig()
+        digest = _neural.fingerprint(space, direction, st.aligned, cfg)
+        path = _neural.cache_path(self.config.surrogate_cache, digest)
+        info["neural_cache"] = str(path)
+        result, reason = (None, "missing") if force else _neural.load_cached(path, digest)
+        if result is not None:
+            st.neural_note = None
+            return result
+        if reason != "missing":
+            info["surrogate_warning"] = f"neural surrogate cache {path} is {reason}; retraining it"
+        with _neural.TrainingLock(path) as lock:
+            if not lock.acquired:
+                st.neural_note = (
+                    f"another process is training the neural surrogate ({lock.path}); "
+                    "the multi-task GP serves meanwhile"
+                )
+                return None
+            with limit_threads(1):
+                result = _neural.meta_train(
+                    [(a.X, a.z) for a in st.aligned],
+                    space.n_features,
+                    config=cfg,
+                    seed=0,
+                    device=device,
+                    on_epoch=on_epoch,
+                )
+            meta = {"space": repr(space.signature()), "direction": direction, "studies": len(st.aligned)}
+            _neural.save_cached(path, result, digest, meta)
+        st.neural_note = None
+        info["neural_trained_seconds"] = round(result.seconds, 3)
+        return result
 
     def _select_sources(
         self, st: _SpaceState, X_obs: np.ndarray, z_obs: np.ndarray

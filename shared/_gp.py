@@ -35,7 +35,7 @@ import warnings
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -46,6 +46,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "FitResult",
+    "Predictor",
     "TargetPosterior",
     "fit_surrogate",
     "limit_threads",
@@ -253,8 +254,20 @@ def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, best_f: floa
     return torch.where(upper, log_h_hi, log_h_lo) + torch.log(std)
 
 
+@runtime_checkable
+class Predictor(Protocol):
+    """A surrogate that gives the target's posterior directly (e.g. the neural surrogate of
+    :mod:`metahpo._neural`, already conditioned on pending points)."""
+
+    device: torch.device
+
+    def __call__(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(b, F)`` -> mean and standard deviation, each ``(b,)``, differentiable in ``X``."""
+        ...
+
+
 def optimize_acquisition(
-    fit: FitResult,
+    fit: FitResult | Predictor,
     space: SearchSpace,
     *,
     best_f: float,
@@ -270,7 +283,8 @@ def optimize_acquisition(
     """Maximise LogEI (qLogEI with pending points) over legal configurations of ``space``.
 
     Args:
-        fit: the fitted surrogate.
+        fit: the fitted GP (pending points enter through qLogEI), or a :class:`Predictor`
+            (pending points already conditioned on; LogEI).
         space: the target space (``F`` features).
         best_f: best target score seen so far (scale of the surrogate's outcomes).
         incumbents: ``(m, F)`` good configurations to search around.
@@ -290,11 +304,11 @@ def optimize_acquisition(
         from botorch.sampling import SobolQMCNormalSampler
 
         rng = np.random.default_rng(seed)
-        device = next(fit.model.parameters()).device
+        device = fit.device if isinstance(fit, Predictor) else next(fit.model.parameters()).device
         kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
         F = space.n_features
         acqf: Callable[[torch.Tensor], torch.Tensor]
-        if pending.shape[0] > 0:
+        if isinstance(fit, FitResult) and pending.shape[0] > 0:
             q_acqf = qLogExpectedImprovement(
                 fit.model,
                 best_f=best_f,
@@ -306,7 +320,7 @@ def optimize_acquisition(
                 return q_acqf(X.unsqueeze(-2))  # type: ignore[no-any-return]
 
         else:
-            predictor = TargetPosterior(fit)
+            predictor = fit if isinstance(fit, Predictor) else TargetPosterior(fit)
 
             def acqf(X: torch.Tensor) -> torch.Tensor:  # (b, F) -> (b,)
                 mean, std = predictor(X)

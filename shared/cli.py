@@ -3,8 +3,15 @@
 ``metahpo demo``
     a real meta-learned study on an embedded default (see :mod:`optuna_meta._demo`).
 ``metahpo bench``
-    MetaSampler against Random, TPE, GP and CMA-ES (with source trials) on real prior-study data
-    (see :mod:`optuna_meta._bench._runner`); data from ``--data`` or ``$METAHPO_BENCH_DATA``.
+    MetaSampler against Random, TPE, GP, CMA-ES (with source trials) and Hyperopt on real
+    prior-study data (see :mod:`optuna_meta._bench._runner`); data from ``--data`` or
+    ``$METAHPO_BENCH_DATA``.
+``metahpo train``
+    meta-train the neural surrogate on the prior studies of a storage and cache it (the file a
+    ``MetaSampler(surrogate="neural", surrogate_cache=...)`` then loads instead of training).
+``metahpo info``
+    what a storage or knowledge base holds (studies, trials, spaces) and how its studies align
+    with a given study.
 
 The command line is the application layer: it imports the framework adapters lazily, inside the
 subcommand that needs them, so the core stays free of Optuna and Hyperopt imports.
@@ -16,6 +23,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 __all__ = ["main"]
 
@@ -64,7 +72,132 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--test-tasks", type=int, default=None, help="held-out tasks per problem (default 5)")
     bench.add_argument("--prior-tasks", type=int, default=None, help="prior studies per problem (default 30)")
     bench.add_argument("--prior-trials", type=int, default=None, help="trials per prior study (default 100)")
+    for name, helptext in (
+        ("train", "meta-train the neural surrogate on prior studies and cache it"),
+        ("info", "list the prior studies of a storage and how they align with a study"),
+    ):
+        cmd = sub.add_parser(name, help=helptext, description=helptext)
+        src = cmd.add_mutually_exclusive_group(required=True)
+        src.add_argument("--storage", help="Optuna storage URL holding the prior studies")
+        src.add_argument("--knowledge-base", help="metahpo knowledge base URL holding the prior studies")
+        cmd.add_argument("--study-pattern", default="*", help="shell pattern over study names (default: *)")
+        if name == "train":
+            cmd.add_argument("--out", required=True, help="model file to write (.pt)")
+            cmd.add_argument("--direction", choices=("minimize", "maximize"), default="minimize")
+            cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+            cmd.add_argument("--force", action="store_true", help="retrain even if --out is up to date")
+        else:
+            cmd.add_argument("--study", default=None, help="a study of --storage to align the others with")
     return parser
+
+
+def _load_priors(args: argparse.Namespace, exclude: Sequence[str] = ()) -> list[Any]:
+    if args.storage:
+        from optuna_meta._priors import from_storage
+
+        return from_storage(args.storage, args.study_pattern, exclude)
+    from metahpo._kb import KnowledgeBase
+
+    return KnowledgeBase(args.knowledge_base).load(args.study_pattern, exclude=exclude)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from metahpo._engine import EngineConfig, MetaEngine
+    from metahpo._space import merge_spaces
+
+    if not str(args.out).endswith(".pt"):
+        print(f"metahpo train: --out must be a .pt file (got {args.out!r})", file=sys.stderr)
+        return 2
+    priors = _load_priors(args)
+    spaces = [p.space for p in priors if p.space is not None and p.trials]
+    if not spaces:
+        print("metahpo train: no prior study with trials and a known space matches", file=sys.stderr)
+        return 2
+    space = merge_spaces(spaces)
+    engine = MetaEngine(
+        priors, EngineConfig(surrogate="neural", surrogate_cache=args.out, device=args.device)
+    )
+    report = engine.alignment(space, args.direction)
+    print(f"priors: {report.summary()}")
+    print(f"space: {', '.join(space.params)} ({space.n_features} encoded features)")
+    bar = _epoch_bar()
+    print("| epoch | train NLL | validation NLL | seconds |")
+    print("|---:|---:|---:|---:|")
+
+    def on_epoch(row: dict[str, float]) -> None:
+        if bar is not None:
+            bar.update(1)
+            bar.set_postfix(val_nll=f"{row['val_nll']:.4f}")
+        line = (
+            f"| {int(row['epoch'])} | {row['train_nll']:.4f} | {row['val_nll']:.4f} | {row['seconds']:.1f} |"
+        )
+        (bar.write if bar is not None else print)(line)
+
+    try:
+        result, path, info = engine.train_neural(space, args.direction, on_epoch=on_epoch, force=args.force)
+    except KeyboardInterrupt:
+        print("metahpo train: interrupted; the cache file was not changed", file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    if result is None:
+        print(f"metahpo train: another process is training {path} right now", file=sys.stderr)
+        return 1
+    if "surrogate_warning" in info:
+        print(f"note: {info['surrogate_warning']}")
+    trained = "neural_trained_seconds" in info
+    print(
+        f"{'trained' if trained else 'up to date (use --force to retrain)'}: {path}; "
+        f"{len(result.history)} epochs, best validation NLL "
+        f"{min(r['val_nll'] for r in result.history):.4f}, {result.seconds:.1f} s on {result.device}"
+    )
+    return 0
+
+
+def _epoch_bar() -> Any:
+    try:
+        from tqdm import tqdm
+    except ImportError:  # the progress bar is optional
+        return None
+    from metahpo._neural import NeuralConfig
+
+    return tqdm(total=NeuralConfig().max_epochs, unit="epoch", dynamic_ncols=True, file=sys.stderr)
+
+
+def _info(args: argparse.Namespace) -> int:
+    from metahpo._prior import align_studies
+
+    priors = _load_priors(args, exclude=[args.study] if args.study else ())
+    print(f"{len(priors)} studies, {sum(len(p.trials) for p in priors)} trials")
+    print("\n| study | trials | directions | parameters |")
+    print("|---|---:|---|---|")
+    for p in priors:
+        params = ", ".join(p.space.params) if p.space is not None else "?"
+        dirs = ", ".join(p.directions) if p.directions else "as target"
+        print(f"| {p.name} | {len(p.trials)} | {dirs} | {params} |")
+    if args.study:
+        if not args.storage:
+            print("metahpo info: --study needs --storage (an Optuna storage)", file=sys.stderr)
+            return 2
+        from optuna_meta._priors import from_storage
+
+        found = [t for t in from_storage(args.storage, args.study) if t.name == args.study]
+        target = found[0] if found else None
+        if target is None or target.space is None:
+            print(f"metahpo info: --study {args.study!r} not found or has no finished trial", file=sys.stderr)
+            return 2
+        direction = (target.directions or ("minimize",))[0]
+        _, report = align_studies(target.space, priors, direction)
+        print(f"\nalignment with {args.study} ({', '.join(target.space.params)}): {report.summary()}")
+        print("\n| study | used | skipped | shared | imputed | dropped | study skipped because |")
+        print("|---|---:|---:|---|---|---|---|")
+        for r in report.studies:
+            print(
+                f"| {r.name} | {r.n_used} | {r.n_skipped} | {', '.join(r.shared)} | {', '.join(r.imputed)} "
+                f"| {', '.join(r.dropped)} | {r.skipped_study or ''} |"
+            )
+    return 0
 
 
 def _bench(args: argparse.Namespace) -> int:
@@ -139,6 +272,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.command == "bench":
         return _bench(args)
+    if args.command == "train":
+        return _train(args)
+    if args.command == "info":
+        return _info(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -1,0 +1,249 @@
+"""The neural surrogate: meta-training, adaptation, the on-disk cache (fingerprint, atomic
+writes, stale / foreign / corrupt files, the training lock), the sampler option and the CLI."""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+import torch
+from _optuna_helpers import make_prior, quadratic
+
+from metahpo import EngineConfig, FloatParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
+from metahpo._gp import log_expected_improvement
+from metahpo._neural import (
+    AdaptedPredictor,
+    NeuralConfig,
+    TrainingLock,
+    cache_path,
+    fingerprint,
+    load_cached,
+    meta_train,
+    save_cached,
+)
+from metahpo._prior import align_studies
+from metahpo.cli import main
+from optuna_meta import MetaSampler
+
+SPACE = SearchSpace({"x": FloatParam(-2.0, 2.0), "y": FloatParam(0.0, 1.0)})
+SMALL = NeuralConfig(max_epochs=6, steps_per_epoch=10, batch_tasks=4, batch_points=16, adapt_steps=5)
+
+
+def f(cfg: dict, shift: float) -> float:
+    return (cfg["x"] - shift) ** 2 + 0.3 * cfg["y"]
+
+
+def priors(n_studies: int = 12, n: int = 30) -> list[PriorStudy]:
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n_studies):
+        shift = float(rng.normal(0.8, 0.2))
+        cfgs = SPACE.decode(rng.random((n, SPACE.n_features)))
+        out.append(PriorStudy(f"p{i}", tuple(PriorTrial(c, (f(c, shift),)) for c in cfgs), ("minimize",)))
+    return out
+
+
+def tasks() -> list[tuple[np.ndarray, np.ndarray]]:
+    aligned, _ = align_studies(SPACE, priors(), "minimize")
+    return [(a.X, a.z) for a in aligned]
+
+
+def test_meta_training_learns_the_shared_structure_and_is_seeded() -> None:
+    a = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=1)
+    b = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=1)
+    assert a.history == [{**r, "seconds": a.history[i]["seconds"]} for i, r in enumerate(b.history)]
+    assert a.history[-1]["train_nll"] < a.history[0]["train_nll"]
+    # Adapted to three points of a new task, its acquisition looks to the right of the best point
+    # seen (x = 0), where the prior tasks had their optimum (x ~ 0.8), not at the edges.
+    X_obs = SPACE.encode([{"x": -1.5, "y": 0.5}, {"x": 1.9, "y": 0.5}, {"x": 0.0, "y": 0.2}])
+    values = np.array([f(c, 0.8) for c in SPACE.decode(X_obs)])
+    z = (values.mean() - values) / values.std()
+    pred = AdaptedPredictor(a, X_obs, z, np.empty((0, 2)), device=torch.device("cpu"), seed=0)
+    xs = np.linspace(-2, 2, 41)
+    mean, std = pred(torch.as_tensor(SPACE.encode([{"x": x, "y": 0.0} for x in xs])))
+    log_ei = log_expected_improvement(mean, std, float(z.max()))
+    assert 0.1 <= float(xs[int(log_ei.argmax())]) <= 1.6
+    assert bool((std > 0).all())
+
+
+def test_pending_points_lose_their_uncertainty() -> None:
+    res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
+    X_obs = SPACE.encode([{"x": -1.0, "y": 0.5}, {"x": 1.0, "y": 0.5}])
+    z = np.array([-1.0, 1.0])
+    P = SPACE.encode([{"x": 0.0, "y": 0.9}])
+    cpu = torch.device("cpu")
+    free = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=0)(torch.as_tensor(P))
+    held = AdaptedPredictor(res, X_obs, z, P, device=cpu, seed=0)(torch.as_tensor(P))
+    assert float(held[1][0]) < 0.5 * float(free[1][0])
+    assert float(held[0][0]) == pytest.approx(float(free[0][0]), abs=1e-6)
+
+
+def test_cache_round_trip_and_every_bad_file_is_detected(tmp_path: Path) -> None:
+    aligned, _ = align_studies(SPACE, priors(), "minimize")
+    digest = fingerprint(SPACE, "minimize", aligned, SMALL)
+    assert digest == fingerprint(SPACE, "minimize", list(reversed(aligned)), SMALL)
+    assert digest != fingerprint(SPACE, "maximize", aligned, SMALL)
+    assert digest != fingerprint(SPACE, "minimize", aligned[:-1], SMALL)
+    path = cache_path(tmp_path, digest)
+    assert path.parent == tmp_path
+    assert load_cached(path, digest) == (None, "missing")
+    res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
+    save_cached(path, res, digest, {})
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    loaded, reason = load_cached(path, digest)
+    assert reason == "ok"
+    assert loaded is not None
+    assert all(torch.equal(loaded.state[k], v) for k, v in res.state.items())
+    assert load_cached(path, "0" * 64)[1].startswith("stale")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    assert load_cached(path, digest)[1].startswith("corrupt")
+    path.write_bytes(b"\x00garbage" * 50)
+    assert load_cached(path, digest)[1].startswith("corrupt")
+    torch.save({"format": "someone-else/3", "weights": torch.zeros(3)}, path)
+    assert load_cached(path, digest)[1].startswith("foreign")
+    torch.save(
+        {
+            **torch.load(tmp_path / path.name, weights_only=True),
+            "format": "metahpo-dkgp/1",
+            "fingerprint": digest,
+        },
+        path,
+    )
+    assert load_cached(path, digest)[1].startswith("corrupt")  # claims the format, lacks the fields
+
+
+def test_interrupted_training_leaves_the_cache_untouched(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    path.write_bytes(b"previous contents")
+
+    def interrupt(row: dict[str, float]) -> None:
+        if row["epoch"] >= 2:
+            raise KeyboardInterrupt
+
+    engine = MetaEngine(priors(), EngineConfig(surrogate="neural", surrogate_cache=str(path)))
+    with pytest.raises(KeyboardInterrupt):
+        engine.train_neural(SPACE, "minimize", on_epoch=interrupt)
+    assert path.read_bytes() == b"previous contents"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.pt"]  # lock released, no temp file
+
+
+def test_training_lock_is_exclusive_and_a_stale_lock_is_broken(tmp_path: Path) -> None:
+    path = tmp_path / "m.pt"
+    with TrainingLock(path) as first:
+        assert first.acquired
+        with TrainingLock(path) as second:
+            assert not second.acquired
+    assert not (tmp_path / "m.pt.lock").exists()
+    (tmp_path / "m.pt.lock").write_text("12345\n")
+    os.utime(tmp_path / "m.pt.lock", (0, 0))  # left by a process that died long ago
+    with TrainingLock(path) as third:
+        assert third.acquired
+
+
+def test_sampler_trains_once_caches_and_other_workers_wait_on_the_gp(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    for i in range(4):
+        make_prior(url, f"prior-{i}", 1.0 + 0.1 * i, n=25, seed=i)
+    cache = tmp_path / "cache"
+    src = [f"{url}::prior-*"]  # the targets below are in the same storage: keep the priors fixed
+    study = optuna.create_study(
+        storage=url,
+        sampler=MetaSampler(source_studies=src, seed=0, surrogate="neural", surrogate_cache=str(cache)),
+    )
+    study.optimize(quadratic(1.1), n_trials=6)
+    phases = [t.system_attrs.get("metahpo:phase") for t in study.trials]
+    assert phases[3:] == ["neural"] * 3
+    (model,) = cache.glob("dkgp-*.pt")
+    stamp = model.stat().st_mtime_ns
+    # A second sampler finds the cached model: no retraining.
+    other = optuna.create_study(
+        storage=url,
+        sampler=MetaSampler(source_studies=src, seed=1, surrogate="neural", surrogate_cache=str(cache)),
+    )
+    other.optimize(quadratic(1.1), n_trials=5)
+    assert model.stat().st_mtime_ns == stamp
+    assert [p.name for p in cache.iterdir()] == [model.name]
+    assert [t.system_attrs.get("metahpo:phase") for t in other.trials][3:] == ["neural"] * 2
+    # While another process holds the training lock, the multi-task GP serves.
+    model.unlink()
+    Path(str(model) + ".lock").write_text("other worker\n")
+    third = optuna.create_study(
+        storage=url,
+        sampler=MetaSampler(source_studies=src, seed=2, surrogate="neural", surrogate_cache=str(cache)),
+    )
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING, logger="optuna.metahpo"):
+            third.optimize(quadratic(1.1), n_trials=5)
+    finally:
+        optuna.logging.disable_propagation()
+    assert [t.system_attrs.get("metahpo:phase") for t in third.trials][3:] == ["mtgp"] * 2
+    assert any("another process is training" in r.getMessage() for r in caplog.records)
+
+
+def test_a_corrupt_cache_file_is_reported_and_replaced(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    prior = make_prior(None, "prior", 1.0, n=30)
+    model = tmp_path / "model.pt"
+    model.write_bytes(b"not a model")
+    study = optuna.create_study(
+        sampler=MetaSampler(source_studies=[prior], seed=0, surrogate="neural", surrogate_cache=str(model))
+    )
+    optuna.logging.enable_propagation()
+    try:
+        with caplog.at_level(logging.WARNING, logger="optuna.metahpo"):
+            study.optimize(quadratic(1.0), n_trials=5)
+    finally:
+        optuna.logging.disable_propagation()
+    assert any("is corrupt" in r.getMessage() and "retraining" in r.getMessage() for r in caplog.records)
+    assert study.trials[-1].system_attrs["metahpo:phase"] == "neural"
+    assert load_cached(model, "x")[1].startswith("stale")  # a real model file now
+
+
+def test_auto_picks_the_neural_surrogate_for_large_knowledge_bases() -> None:
+    assert EngineConfig().use_neural(2000)
+    assert not EngineConfig().use_neural(1999)
+    assert not EngineConfig(surrogate="mtgp").use_neural(10**6)
+    assert EngineConfig(surrogate="neural").use_neural(0)
+    with pytest.raises(ValueError, match="surrogate"):
+        EngineConfig(surrogate="forest")
+
+
+def test_cli_train_then_info_and_the_sampler_uses_the_trained_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    for i in range(3):
+        make_prior(url, f"xgb-{i}", 1.0 + 0.2 * i, n=20, seed=i)
+    make_prior(url, "other-model", 0.0, n=5, seed=9)
+    out = tmp_path / "model.pt"
+    assert main(["train", "--storage", url, "--study-pattern", "xgb-*", "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "| epoch | train NLL | validation NLL | seconds |" in text
+    assert "trained:" in text
+    assert main(["train", "--storage", url, "--study-pattern", "xgb-*", "--out", str(out)]) == 0
+    assert "up to date" in capsys.readouterr().out
+    assert main(["info", "--storage", url, "--study", "other-model"]) == 0
+    info = capsys.readouterr().out
+    assert "3 studies" in info  # the --study itself is not a prior
+    assert "| xgb-0 | 20 | minimize | c, k, x, y |" in info
+    assert "| xgb-1 | 20 | 0 | c, k, x, y |" in info  # aligned: 20 used, 0 skipped
+    assert "alignment with other-model" in info
+    assert main(["train", "--storage", url, "--out", str(tmp_path / "model.bin")]) == 2
+    # A study with the same priors and space loads the trained file instead of training.
+    stamp = out.stat().st_mtime_ns
+    sampler = MetaSampler(
+        source_studies=[f"{url}::xgb-*"], seed=0, surrogate="neural", surrogate_cache=str(out)
+    )
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic(1.2), n_trials=5)
+    assert out.stat().st_mtime_ns == stamp
+    assert study.trials[-1].system_attrs["metahpo:phase"] == "neural"
