@@ -65,7 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--quick", action="store_true", help="small CI-sized run (about 2 minutes)")
     bench.add_argument("--problems", nargs="+", default=None, help="lcbench rbv2_xgboost tabrepo_lightgbm")
     bench.add_argument(
-        "--methods", nargs="+", default=None, help="meta random tpe gp cmaes hyperopt-tpe hyperopt-meta"
+        "--methods",
+        nargs="+",
+        default=None,
+        help="meta random tpe gp cmaes hyperopt-tpe hyperopt-meta (the default set), meta-mtgp meta-neural",
     )
     bench.add_argument("--seeds", type=int, default=None, help="seeds per task (default 3)")
     bench.add_argument("--budget", type=int, default=None, help="trials per run (default 100)")

@@ -9,7 +9,9 @@ Protocol (per problem):
 3. Each method runs ``budget`` trials on every held-out task with every seed, through Optuna's
    ask/tell interface; pool problems snap every proposal to the nearest pool configuration not yet
    evaluated in the run.  MetaSampler learns from ``"<storage>::<problem>-prior-*"``; CmaEsSampler
-   gets all prior trials as ``source_trials`` (Optuna's own transfer method).  The Hyperopt methods
+   gets all prior trials as ``source_trials`` (Optuna's own transfer method).  ``meta`` is the
+   default ``MetaSampler`` (``surrogate="auto"``); ``meta-mtgp`` / ``meta-neural`` (not run by
+   default) force a surrogate.  The Hyperopt methods
    (``hyperopt-tpe`` = ``tpe.suggest``, ``hyperopt-meta`` = :class:`hyperopt_meta.MetaAlgo` with
    the same prior studies) run ``fmin`` on the same space written with ``hp.*``; conditional
    parameters are sampled in every trial there and the objective ignores them when inactive
@@ -41,7 +43,8 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from optuna_meta._bench._problems import Problem, load_problem
 
-METHODS = ("meta", "random", "tpe", "gp", "cmaes", "hyperopt-tpe", "hyperopt-meta")
+DEFAULT_METHODS = ("meta", "random", "tpe", "gp", "cmaes", "hyperopt-tpe", "hyperopt-meta")
+METHODS = (*DEFAULT_METHODS, "meta-mtgp", "meta-neural")
 BUDGETS = (1, 5, 10, 25, 50, 100)
 PROBLEMS = ("lcbench", "rbv2_xgboost", "tabrepo_lightgbm")
 
@@ -53,7 +56,7 @@ class BenchConfig:
     data: str
     out: str
     problems: tuple[str, ...] = PROBLEMS
-    methods: tuple[str, ...] = METHODS
+    methods: tuple[str, ...] = DEFAULT_METHODS
     seeds: int = 3
     budget: int = 100
     test_tasks: int = 5
@@ -77,10 +80,13 @@ class BenchConfig:
 
 
 def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.samplers.BaseSampler:
-    if method == "meta":
+    if method in ("meta", "meta-mtgp", "meta-neural"):
         from optuna_meta import MetaSampler
 
-        return MetaSampler(source_studies=[f"{storage}::{problem.name}-prior-*"], seed=seed)
+        surrogate = {"meta": "auto", "meta-mtgp": "mtgp", "meta-neural": "neural"}[method]
+        return MetaSampler(
+            source_studies=[f"{storage}::{problem.name}-prior-*"], seed=seed, surrogate=surrogate
+        )
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if method == "tpe":
