@@ -160,6 +160,7 @@ class MetaEngine:
         self._states: dict[tuple[Any, ...], _SpaceState] = {}
         self._lock = threading.RLock()
         self._device_warning: str | None = None
+        self._cpu_only = False
 
     def __getstate__(self) -> dict[str, Any]:
         # Fitted models and caches are per process; only priors and settings travel.
@@ -167,6 +168,9 @@ class MetaEngine:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["priors"], state["config"])  # type: ignore[misc]
+
+    def _device_name(self) -> str:
+        return "cpu" if self._cpu_only else self.config.device
 
     def alignment(self, space: SearchSpace, direction: Direction) -> AlignmentReport:
         """The alignment report of the priors against ``space``."""
@@ -223,9 +227,17 @@ class MetaEngine:
             (len(observed), len(values)),
         )
         with self._lock:
-            return self._suggest(
-                space, direction, observed, values, pending, seed, fixed or {}, portfolio_offset
-            )
+            args = (space, direction, observed, values, pending, seed, fixed or {}, portfolio_offset)
+            try:
+                return self._suggest(*args)
+            except Exception as e:
+                if not _is_cuda_oom(e) or self._cpu_only:
+                    raise
+                # The GPU ran out of memory: this engine moves to the CPU for good, and says so.
+                self._cpu_only = True
+                suggestion = self._suggest(*args)
+                suggestion.info["device_warning"] = f"CUDA out of memory ({e}); using the CPU from now on"
+                return suggestion
 
     def _suggest(
         self,
@@ -292,7 +304,7 @@ class MetaEngine:
             # The history grew by less than 10% since the hyper-parameters were last optimised:
             # keep them and only condition on the new data.
             init, maxiter, n_fit = warm[0], 0, warm[1]
-        device, msg = resolve_device(self.config.device)
+        device, msg = resolve_device(self._device_name())
         if msg is not None and self._device_warning is None:
             self._device_warning = msg
             info["device_warning"] = msg
@@ -345,7 +357,7 @@ class MetaEngine:
         process is training it; the caller then uses the multi-task GP)."""
         from metahpo._gp import limit_threads, optimize_acquisition, resolve_device
 
-        device, _ = resolve_device(self.config.device)
+        device, _ = resolve_device(self._device_name())
         info: dict[str, Any] = {}
         if st.neural is None:
             result = self._neural_model(st, space, direction, device, info)
@@ -396,7 +408,7 @@ class MetaEngine:
 
         st = self._state(space, direction)
         require(bool(st.aligned), "priors", "no prior study aligns with this space", len(self.priors))
-        device, _ = resolve_device(self.config.device)
+        device, _ = resolve_device(self._device_name())
         info: dict[str, Any] = {}
         result = self._neural_model(st, space, direction, device, info, on_epoch=on_epoch, force=force)
         if result is not None:
@@ -483,6 +495,10 @@ class MetaEngine:
             idx = _subsample(s, quota)
             out.append((s.X[idx], s.z[idx]))
         return out
+
+
+def _is_cuda_oom(error: BaseException) -> bool:
+    return type(error).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(error)
 
 
 def _subsample(study: AlignedStudy, quota: int) -> np.ndarray:

@@ -144,3 +144,25 @@ def test_kendall_tau() -> None:
 def test_config_validation_names_the_field(kwargs: dict, field: str) -> None:
     with pytest.raises(ValueError, match=field):
         EngineConfig(**kwargs)
+
+
+def test_cuda_out_of_memory_moves_the_engine_to_the_cpu_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    engine = MetaEngine(PRIORS, EngineConfig(n_startup_trials=2))
+    real = MetaEngine._suggest
+    devices = []
+
+    def on_a_small_gpu(self: MetaEngine, *args: object) -> object:
+        devices.append(self._device_name())
+        if self._device_name() != "cpu":
+            raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(self, *args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(MetaEngine, "_suggest", on_a_small_gpu)
+    cfgs = SPACE.decode(np.random.default_rng(3).random((4, SPACE.n_features)))
+    s = engine.suggest(SPACE, "minimize", cfgs, [f(c, 1.0) for c in cfgs], seed=0)
+    assert "CUDA out of memory" in s.info["device_warning"]
+    assert devices == ["auto", "cpu"]
+    engine.suggest(SPACE, "minimize", cfgs, [f(c, 1.0) for c in cfgs], seed=1)
+    assert devices == ["auto", "cpu", "cpu"]  # stays on the CPU
