@@ -14,13 +14,12 @@ import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
 from optuna.samplers import BaseSampler, RandomSampler
-from optuna.search_space import IntersectionSearchSpace
 from optuna.trial import FrozenTrial, TrialState
 
 from metahpo import EngineConfig, KnowledgeBase, MetaEngine, PriorStudy, SearchSpace
 from metahpo._space import merge_spaces
 from optuna_meta import _compat, _priors
-from optuna_meta._space import contains, to_space
+from optuna_meta._space import contains, to_space, union_space
 
 if TYPE_CHECKING:
     from optuna.study import Study
@@ -38,9 +37,11 @@ class MetaSampler(BaseSampler):
     were good on prior studies, then a BoTorch multi-task GP over the prior studies and this one.
 
     With no usable prior it is a single-task GP sampler after ``n_startup_trials`` random trials.
-    Parameters outside the relative search space (conditional or dynamic ones) go to
-    ``independent_sampler``.  Any error inside a suggestion is logged once and that trial falls
-    back to ``independent_sampler``: the sampler never fails the user's study.
+    Every parameter the finished trials used with one distribution is modelled, conditional ones
+    included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
+    a parameter whose distribution changed between trials goes to ``independent_sampler``.
+    Any error inside a suggestion is logged once and that trial falls back to
+    ``independent_sampler``: the sampler never fails the user's study.
 
     Args:
         source_studies: prior studies.  ``None`` (default): every other study in the same storage
@@ -120,7 +121,6 @@ class MetaSampler(BaseSampler):
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._engine: MetaEngine | None = None
-        self._intersection = IntersectionSearchSpace()
         self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
         # Suggestions of this process whose trials are still running: threads (n_jobs > 1) see
         # each other's before the storage does.
@@ -130,7 +130,7 @@ class MetaSampler(BaseSampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_engine", "_intersection", "_zero_shot", "_inflight", "_warned", "_reported"):
+        for key in ("_lock", "_engine", "_zero_shot", "_inflight", "_warned", "_reported"):
             state.pop(key)
         return state
 
@@ -197,8 +197,8 @@ class MetaSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         if len(study.directions) > 1:
             return {}
-        with self._lock:
-            space = self._intersection.calculate(study)
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        space = union_space(t.distributions for t in done)
         return {n: d for n, d in space.items() if not d.single()}
 
     def sample_relative(
@@ -334,13 +334,14 @@ class MetaSampler(BaseSampler):
         observed, values = [], []
         skipped = 0
         for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.values is None or not all(n in t.params for n in space.params):
+            if t.values is None or not any(n in t.params for n in space.params):
                 continue
             v = float(t.values[0])
             if not math.isfinite(v):
                 skipped += 1
                 continue
-            observed.append({n: t.params[n] for n in space.params})
+            # parameters a trial did not set (inactive conditional ones) are left out: imputed
+            observed.append({n: t.params[n] for n in space.params if n in t.params})
             values.append(v)
         if skipped:
             self._warn_once(

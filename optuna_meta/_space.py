@@ -43,3 +43,24 @@ def contains(dist: BaseDistribution, value: Any) -> bool:
         return to_space({"x": dist}).contains("x", value)
     except (TypeError, ValueError):
         return False
+
+
+def union_space(distributions: Iterable[Mapping[str, BaseDistribution]]) -> dict[str, BaseDistribution]:
+    """Every parameter that appears in the given trials with one and the same distribution.
+
+    Conditional parameters (set in some trials only) are included: the model sees them as missing
+    where they were inactive (imputed like a prior's missing parameter).  A parameter whose
+    distribution changed between trials is left to the independent sampler.
+    """
+    seen: dict[str, BaseDistribution] = {}
+    conflicting: set[str] = set()
+    for dists in distributions:
+        for name, d in dists.items():
+            if name in conflicting:
+                continue
+            if name not in seen:
+                seen[name] = d
+            elif seen[name] != d:
+                conflicting.add(name)
+                del seen[name]
+    return seen

@@ -210,7 +210,8 @@ class MetaEngine:
         Args:
             space: the target search space.
             direction: the target's direction.
-            observed: finished target configurations (each holding every parameter of ``space``).
+            observed: finished target configurations; a parameter a configuration lacks (an
+                inactive conditional one) is imputed like a prior's missing parameter.
             values: their objective values (finite).
             pending: configurations being evaluated now (complete or partial; partial ones are
                 completed with the centre of the missing ranges).
@@ -258,7 +259,7 @@ class MetaEngine:
             "n_prior_trials_used": report.n_trials_used,
             "n_prior_trials_skipped": report.n_trials_skipped,
         }
-        X_obs = space.encode(list(observed)) if observed else np.empty((0, space.n_features))
+        X_obs = _encode_partial(space, observed)
         X_pend = _encode_partial(space, pending)
         exclude = np.vstack([X_obs, X_pend])
         n_obs = X_obs.shape[0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import pickle
 import subprocess
@@ -169,16 +170,25 @@ def test_parallel_threads_do_not_duplicate_suggestions() -> None:
     assert len(set(params)) == 12
 
 
-def test_conditional_parameters_go_to_the_independent_sampler() -> None:
+def test_conditional_parameters_are_modelled_where_active() -> None:
     def objective(trial: optuna.Trial) -> float:
         kind = trial.suggest_categorical("kind", ["a", "b"])
         if kind == "a":
             return trial.suggest_float("a_x", 0, 1)
         return 1 + trial.suggest_int("b_k", 0, 5)
 
-    study = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=0, n_startup_trials=3))
+    sampler = MetaSampler(source_studies=[], seed=0, n_startup_trials=3)
+    study = optuna.create_study(sampler=sampler)
     study.optimize(objective, n_trials=8)
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
+    # the conditional parameters are part of the modelled space once seen
+    space = sampler.infer_relative_search_space(study, study.trials[-1])
+    kinds = {t.params["kind"] for t in study.trials}
+    assert set(space) == {"kind"} | ({"a_x"} if "a" in kinds else set()) | (
+        {"b_k"} if "b" in kinds else set()
+    )
+    relative = json.loads(study.trials[-1].system_attrs["metahpo:relative_params"])
+    assert set(relative) == set(space)
 
 
 def test_storage_access_helper_reaches_the_rdb_storage(tmp_path: Path) -> None:
