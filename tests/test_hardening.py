@@ -4,10 +4,8 @@ argument, or a logged warning and a safe fallback, never a crashed study or a lo
 from __future__ import annotations
 
 import json
-import logging
 import math
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import optuna
@@ -20,23 +18,13 @@ from metahpo import KnowledgeBase
 from optuna_meta import MetaSampler
 
 
-@pytest.fixture
-def warnings_log(caplog: pytest.LogCaptureFixture) -> Iterator[pytest.LogCaptureFixture]:
-    optuna.logging.enable_propagation()
-    try:
-        with caplog.at_level(logging.WARNING, logger="optuna.metahpo"):
-            yield caplog
-    finally:
-        optuna.logging.disable_propagation()
-
-
 def _complete(study: optuna.Study, n: int) -> None:
     assert len(study.trials) == n
     assert all(t.state == TrialState.COMPLETE for t in study.trials)
 
 
 def test_unreachable_and_corrupt_prior_storages_warn_and_the_study_goes_on(
-    tmp_path: Path, warnings_log: pytest.LogCaptureFixture
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
 ) -> None:
     good = f"sqlite:///{tmp_path / 'good.db'}"
     make_prior(good, "prior", 1.0, n=20)
@@ -53,7 +41,7 @@ def test_unreachable_and_corrupt_prior_storages_warn_and_the_study_goes_on(
     study = optuna.create_study(sampler=sampler)
     study.optimize(quadratic(1.0), n_trials=6)
     _complete(study, 6)
-    messages = [r.getMessage() for r in warnings_log.records]
+    messages = [r.getMessage() for r in metahpo_log.records]
     assert sum("could not read prior studies from source_studies[0]" in m for m in messages) == 1
     assert sum("could not read prior studies from source_studies[1]" in m for m in messages) == 1
     # the readable prior is still used
@@ -62,14 +50,14 @@ def test_unreachable_and_corrupt_prior_storages_warn_and_the_study_goes_on(
 
 
 def test_unreachable_knowledge_base_warns_and_the_sampler_runs_without_priors(
-    warnings_log: pytest.LogCaptureFixture,
+    metahpo_log: pytest.LogCaptureFixture,
 ) -> None:
     kb = KnowledgeBase("postgresql+psycopg://nobody@127.0.0.1:1/none")
     study = optuna.create_study(sampler=MetaSampler(source_studies=[], knowledge_base=kb, seed=0))
     study.optimize(quadratic(1.0), n_trials=3)
     _complete(study, 3)
     assert any(
-        "could not read prior studies from knowledge_base" in r.getMessage() for r in warnings_log.records
+        "could not read prior studies from knowledge_base" in r.getMessage() for r in metahpo_log.records
     )
     assert study.trials[-1].system_attrs["metahpo:phase"] == "startup"
 
