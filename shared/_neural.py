@@ -25,44 +25,26 @@ Notation
 ``T``: tasks in a training batch; ``B``: points per task in a batch; ``n``: target points;
 ``b``: candidates.  Everything is float64 (the Cholesky factors need it).
 
-This module imports torch at import time: import it lazily (the engine does).
+This module imports torch at import time: import it lazily (the engine does).  The disk cache of
+trained models is :mod:`metahpo._neural_cache`; the surrogate the engine calls is
+:class:`metahpo._neural_surrogate.NeuralSurrogate`.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
-from metahpo._prior import AlignedStudy
-from metahpo._space import SearchSpace
+from metahpo._linalg import robust_cholesky
 from metahpo._validation import require
 
-__all__ = [
-    "CACHE_FORMAT",
-    "AdaptedPredictor",
-    "DeepKernelGP",
-    "NeuralConfig",
-    "TrainResult",
-    "TrainingLock",
-    "cache_path",
-    "fingerprint",
-    "load_cached",
-    "meta_train",
-    "save_cached",
-]
-
-CACHE_FORMAT = "metahpo-dkgp/1"
-_LOCK_STALE_SECONDS = 1800.0
+__all__ = ["AdaptedPredictor", "DeepKernelGP", "NeuralConfig", "TrainResult", "meta_train"]
 
 
 @dataclass(frozen=True)
@@ -127,14 +109,7 @@ class DeepKernelGP(torch.nn.Module):
         """``(..., b, D)`` -> lower Cholesky factor ``(..., b, b)`` of ``K + sigma^2 I``."""
         K = self.kernel(phi, phi)
         eye = torch.eye(K.shape[-1], dtype=K.dtype, device=K.device)
-        K = K + self.noise * eye
-        L, info = torch.linalg.cholesky_ex(K)
-        jitter = 1e-6
-        while bool((info != 0).any()) and jitter < 1.0:
-            L, info = torch.linalg.cholesky_ex(K + jitter * eye)
-            jitter *= 10.0
-        factor: torch.Tensor = L
-        return factor
+        return robust_cholesky(K + self.noise * eye, 1e-6)
 
     def nll(self, X: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Negative log marginal likelihood per point, averaged over the batch:
@@ -307,126 +282,3 @@ class AdaptedPredictor:
         v = torch.linalg.solve_triangular(self._L, cross.transpose(-1, -2), upper=False)  # (n, b)
         var = self._model.outputscale - (v * v).sum(-2)
         return mean, var.clamp_min(1e-12).sqrt()
-
-
-# ------------------------------------------------------------------------------------- cache
-def fingerprint(
-    space: SearchSpace, direction: str, studies: Sequence[AlignedStudy], config: NeuralConfig
-) -> str:
-    """A hex digest of everything the model depends on: the format, the target space, the
-    direction, the settings and every aligned prior point (names, configurations, scores)."""
-    h = hashlib.sha256()
-    h.update(CACHE_FORMAT.encode())
-    h.update(repr(space.signature()).encode())
-    h.update(direction.encode())
-    h.update(json.dumps(asdict(config), sort_keys=True).encode())
-    for s in sorted(studies, key=lambda s: s.name):
-        h.update(s.name.encode())
-        h.update(np.ascontiguousarray(s.X, dtype=np.float64).tobytes())
-        h.update(np.ascontiguousarray(s.z, dtype=np.float64).tobytes())
-    return h.hexdigest()
-
-
-def cache_path(location: str | os.PathLike[str] | None, digest: str) -> Path:
-    """``location`` a ``.pt`` file: that file; a folder (or None: ``$METAHPO_CACHE_DIR``, else
-    ``~/.cache/metahpo``): ``<folder>/dkgp-<digest[:20]>.pt``."""
-    if location is not None and str(location).endswith(".pt"):
-        return Path(location)
-    folder = Path(
-        location or os.environ.get("METAHPO_CACHE_DIR") or Path.home() / ".cache" / "metahpo"
-    ).expanduser()
-    return folder / f"dkgp-{digest[:20]}.pt"
-
-
-def save_cached(path: Path, result: TrainResult, digest: str, meta: dict[str, Any]) -> None:
-    """Write atomically: a temporary file in the same folder, then ``os.replace``; readers see the
-    old file or the new one, never a torn one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    payload = {
-        "format": CACHE_FORMAT,
-        "fingerprint": digest,
-        "n_features": result.n_features,
-        "config": json.dumps(asdict(result.config)),
-        "history": json.dumps(result.history),
-        "meta": json.dumps(meta),
-        "seconds": result.seconds,
-        "device": result.device,
-        "state": result.state,
-    }
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{time.monotonic_ns()}.tmp")
-    try:
-        torch.save(payload, tmp)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def load_cached(path: Path, digest: str) -> tuple[TrainResult | None, str]:
-    """Read a cached model if it is exactly the one wanted.
-
-    Returns:
-        ``(result, "ok")``, or ``(None, reason)`` with reason ``"missing"``, ``"corrupt: ..."``
-        (unreadable or truncated), ``"foreign: ..."`` (not a metahpo model of this format) or
-        ``"stale: ..."`` (another knowledge base, space or setting).  Never trusts a mismatch.
-    """
-    if not path.exists():
-        return None, "missing"
-    try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # truncated, garbage, or a pickle that weights_only refuses
-        return None, f"corrupt: {type(e).__name__}: {str(e)[:200]}"
-    if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
-        return None, f"foreign: not a {CACHE_FORMAT} file"
-    if payload.get("fingerprint") != digest:
-        return None, "stale: trained on another knowledge base, space or settings"
-    try:
-        config = NeuralConfig(**json.loads(payload["config"]))
-        result = TrainResult(
-            state=dict(payload["state"]),
-            history=list(json.loads(payload["history"])),
-            n_features=int(payload["n_features"]),
-            config=config,
-            seconds=float(payload["seconds"]),
-            device=str(payload["device"]),
-        )
-        # the weights must fit the architecture they claim
-        DeepKernelGP(result.n_features, config.hidden, config.features).double().load_state_dict(result.state)
-    except Exception as e:
-        return None, f"corrupt: {type(e).__name__}: {str(e)[:200]}"
-    return result, "ok"
-
-
-class TrainingLock:
-    """An exclusive lock file next to the cache path: one process trains, the others see
-    ``acquired`` False and use the multi-task GP meanwhile.  A lock older than 30 minutes is
-    taken to be left by a crashed process and is broken."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path.with_name(path.name + ".lock")
-        self.acquired = False
-
-    def __enter__(self) -> TrainingLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        for _ in range(2):
-            try:
-                fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
-            except FileExistsError:
-                try:
-                    age = time.time() - self.path.stat().st_mtime
-                except FileNotFoundError:
-                    continue
-                if age > _LOCK_STALE_SECONDS:
-                    self.path.unlink(missing_ok=True)
-                    continue
-                return self
-            with os.fdopen(fd, "w") as f:
-                f.write(f"{os.getpid()}\n")
-            self.acquired = True
-            return self
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.acquired:
-            self.path.unlink(missing_ok=True)
-            self.acquired = False

@@ -30,7 +30,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from metahpo._space import CategoricalParam, SearchSpace
+from metahpo._space import CategoricalParam, SearchSpace, merge_spaces
 from metahpo._validation import require
 
 __all__ = [
@@ -40,6 +40,7 @@ __all__ = [
     "PriorTrial",
     "align_studies",
     "copula_scores",
+    "prior_space",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -89,6 +90,13 @@ class PriorStudy:
                     d,
                 )
         object.__setattr__(self, "trials", tuple(self.trials))
+
+
+def prior_space(priors: Sequence[PriorStudy]) -> SearchSpace | None:
+    """The declared spaces of the prior studies that have trials, merged into one
+    (:func:`metahpo.merge_spaces`); None when no such study declares a space."""
+    spaces = [p.space for p in priors if p.space is not None and p.trials]
+    return merge_spaces(spaces) if spaces else None
 
 
 @dataclass

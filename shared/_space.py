@@ -257,6 +257,29 @@ class SearchSpace:
                 out[i, self._slices[name]] = self.encode_value(name, cfg[name])
         return out
 
+    def encode_partial(self, configs: Sequence[Mapping[str, object]]) -> np.ndarray:
+        """Encode possibly partial configurations into ``(n, F)``: a missing or illegal value takes
+        the range centre (numerical) or the unknown-choice block (categorical), as an aligned prior
+        trial's missing parameter does."""
+        out = np.empty((len(configs), self.n_features))
+        for i, cfg in enumerate(configs):
+            for name, p in self.params.items():
+                sl = self._slices[name]
+                if name in cfg and self.contains(name, cfg[name]):
+                    out[i, sl] = self.encode_value(name, cfg[name])
+                else:
+                    out[i, sl] = 0.0 if isinstance(p, CategoricalParam) else 0.5
+        return out
+
+    def fixed_features(self, fixed: Mapping[str, object]) -> dict[int, float]:
+        """Encoded feature index -> value for parameters held at a given value."""
+        out: dict[int, float] = {}
+        for name, v in fixed.items():
+            sl = self._slices[name]
+            for j, u in zip(range(sl.start, sl.stop), self.encode_value(name, v), strict=True):
+                out[j] = float(u)
+        return out
+
     def decode(self, X: np.ndarray) -> list[dict[str, Any]]:
         """Map an ``(n, F)`` array (any real values) to ``n`` legal configurations.
 

@@ -1,26 +1,12 @@
-"""Small named validators and the package's warning classes."""
+"""Small named validators for user input (instead of ``assert``)."""
 
 from __future__ import annotations
 
-__all__ = ["MetaHPOFallbackWarning", "MetaHPOWarning", "PriorAlignmentWarning", "require"]
-
-
-class MetaHPOWarning(UserWarning):
-    """Base class of the warnings metahpo emits."""
-
-
-class MetaHPOFallbackWarning(MetaHPOWarning):
-    """A suggestion could not use the meta-learned model and fell back to a simpler strategy."""
-
-
-class PriorAlignmentWarning(MetaHPOWarning):
-    """Prior studies (or parts of them) could not be aligned with the target search space."""
+__all__ = ["require"]
 
 
 def require(condition: bool, field: str, rule: str, value: object = None) -> None:
-    """Raise ``ValueError("<field> <rule> (got <value>)")`` unless ``condition`` holds.
-
-    Used for user input instead of ``assert``, so the message names the field and the rule.
-    """
+    """Raise ``ValueError("<field> <rule> (got <value>)")`` unless ``condition`` holds, so the
+    message names the field and the rule."""
     if not condition:
         raise ValueError(f"{field} {rule} (got {value!r})")

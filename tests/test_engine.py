@@ -17,7 +17,7 @@ from metahpo import (
     PriorTrial,
     SearchSpace,
 )
-from metahpo._engine import _subsample
+from metahpo._mtgp import subsample
 from metahpo._portfolio import greedy_portfolio, kendall_tau
 
 SPACE = SearchSpace({"x": FloatParam(-5.0, 5.0), "k": IntParam(1, 8), "c": CategoricalParam(("a", "b"))})
@@ -114,11 +114,11 @@ def test_prior_points_are_capped_keeping_the_best() -> None:
     from metahpo._prior import align_studies
 
     (aligned,), _ = align_studies(SPACE, [big], "minimize")
-    idx = _subsample(aligned, 40)
+    idx = subsample(aligned, 40)
     assert idx.size == 40
     assert np.unique(idx).size == 40
     assert set(np.argsort(-aligned.z)[:20]) <= set(idx.tolist())
-    np.testing.assert_array_equal(idx, _subsample(aligned, 40))  # stable from call to call
+    np.testing.assert_array_equal(idx, subsample(aligned, 40))  # stable from call to call
     engine = MetaEngine([big], EngineConfig(max_prior_points=64, n_startup_trials=1))
     cfgs = SPACE.decode(np.random.default_rng(4).random((3, SPACE.n_features)))
     s = engine.suggest(SPACE, "minimize", cfgs, [f(c, 1) for c in cfgs], seed=0)
@@ -154,15 +154,15 @@ def test_cuda_out_of_memory_moves_the_engine_to_the_cpu_with_a_warning(
     devices = []
 
     def on_a_small_gpu(self: MetaEngine, *args: object) -> object:
-        devices.append(self._device_name())
-        if self._device_name() != "cpu":
+        devices.append(self._device())
+        if self._device() != "cpu":
             raise RuntimeError("CUDA out of memory. Tried to allocate 2.00 GiB")
         return real(self, *args)  # type: ignore[arg-type]
 
     monkeypatch.setattr(MetaEngine, "_suggest", on_a_small_gpu)
     cfgs = SPACE.decode(np.random.default_rng(3).random((4, SPACE.n_features)))
     s = engine.suggest(SPACE, "minimize", cfgs, [f(c, 1.0) for c in cfgs], seed=0)
-    assert "CUDA out of memory" in s.info["device_warning"]
+    assert any("CUDA out of memory" in w for w in s.warnings)
     assert devices == ["auto", "cpu"]
     engine.suggest(SPACE, "minimize", cfgs, [f(c, 1.0) for c in cfgs], seed=1)
     assert devices == ["auto", "cpu", "cpu"]  # stays on the CPU

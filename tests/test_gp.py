@@ -7,7 +7,8 @@ import pytest
 import torch
 
 from metahpo import CategoricalParam, FloatParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
-from metahpo._gp import TargetPosterior, fit_surrogate, log_expected_improvement
+from metahpo._acqf import log_expected_improvement
+from metahpo._mtgp import TargetPosterior, fit_gp
 
 SPACE = SearchSpace({"a": FloatParam(0.0, 1.0), "b": FloatParam(0.0, 1.0), "c": CategoricalParam(("x", "y"))})
 
@@ -22,7 +23,7 @@ def _tasks(n_tasks: int, seed: int = 0) -> tuple[list[np.ndarray], list[np.ndarr
 @pytest.mark.parametrize("n_tasks", [1, 3])
 def test_cached_posterior_matches_botorch(n_tasks: int) -> None:
     X, z = _tasks(n_tasks)
-    fit = fit_surrogate(X, z, device=torch.device("cpu"), warm_state=None, maxiter=20)
+    fit = fit_gp(X, z, device=torch.device("cpu"), warm_state=None, maxiter=20)
     cand = torch.as_tensor(SPACE.snap(np.random.default_rng(1).random((64, SPACE.n_features))))
     mean, std = TargetPosterior(fit)(cand)
     post = fit.model.posterior(cand)
@@ -36,7 +37,7 @@ def test_log_ei_matches_botorch_far_into_the_tail_with_finite_gradients() -> Non
     from botorch.acquisition.analytic import LogExpectedImprovement
 
     X, z = _tasks(1)
-    fit = fit_surrogate(X, z, device=torch.device("cpu"), warm_state=None, maxiter=20)
+    fit = fit_gp(X, z, device=torch.device("cpu"), warm_state=None, maxiter=20)
     cand = torch.as_tensor(np.random.default_rng(2).random((128, SPACE.n_features)), dtype=torch.float64)
     predictor = TargetPosterior(fit)
     for best_f in (0.0, float(z[0].max()), 5.0, 50.0):

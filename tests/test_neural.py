@@ -13,19 +13,11 @@ import torch
 from _optuna_helpers import make_prior, quadratic
 
 from metahpo import EngineConfig, FloatParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
-from metahpo._gp import log_expected_improvement
-from metahpo._neural import (
-    AdaptedPredictor,
-    NeuralConfig,
-    TrainingLock,
-    cache_path,
-    fingerprint,
-    load_cached,
-    meta_train,
-    save_cached,
-)
+from metahpo._acqf import log_expected_improvement
+from metahpo._neural import AdaptedPredictor, NeuralConfig, meta_train
+from metahpo._neural_cache import TrainingLock, cache_path, fingerprint, load_cached, save_cached
 from metahpo._prior import align_studies
-from metahpo.cli import main
+from metahpo_cli import main
 from optuna_meta import MetaSampler
 
 SPACE = SearchSpace({"x": FloatParam(-2.0, 2.0), "y": FloatParam(0.0, 1.0)})

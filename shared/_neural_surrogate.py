@@ -1,0 +1,122 @@
+"""The neural surrogate as the engine sees it: load the meta-trained deep-kernel GP from the
+cache or train it (one process at a time), then adapt it to the target at every suggestion."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from metahpo import _neural_cache as cache
+from metahpo._acqf import LogEI
+from metahpo._config import EngineConfig
+from metahpo._neural import AdaptedPredictor, NeuralConfig, TrainResult, meta_train
+from metahpo._prior import AlignedStudy, Direction
+from metahpo._runtime import limit_threads
+from metahpo._space import SearchSpace
+from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
+
+__all__ = ["NeuralSurrogate", "NeuralTraining"]
+
+
+@dataclass
+class NeuralTraining:
+    """What loading or training the neural surrogate did.
+
+    Attributes:
+        result: the model, or None when another process holds the training lock.
+        path: the cache file.
+        trained: True when it was trained now (False: loaded from the cache).
+        warnings: e.g. a stale, foreign or corrupt cache file that was replaced.
+    """
+
+    result: TrainResult | None
+    path: str
+    trained: bool
+    warnings: list[str]
+
+
+class NeuralSurrogate:
+    """Deep-kernel GP meta-trained on every aligned prior trial (:mod:`metahpo._neural`).
+
+    Args:
+        space, direction: the target's space and direction (part of the cache fingerprint).
+        aligned: the prior studies in the target's encoding (non-empty).
+        config: the engine's settings (``surrogate_cache``).
+    """
+
+    def __init__(
+        self, space: SearchSpace, direction: Direction, aligned: Sequence[AlignedStudy], config: EngineConfig
+    ) -> None:
+        self._space = space
+        self._direction = direction
+        self._aligned = list(aligned)
+        self._config = config
+        self._result: TrainResult | None = None
+
+    def fit(self, data: TargetData) -> Fitted:
+        info: dict[str, Any] = {"n_prior_points": int(sum(a.X.shape[0] for a in self._aligned))}
+        notes: list[str] = []
+        result = self._result
+        if result is None:
+            training = self.train(data.device)
+            notes += training.warnings
+            if training.result is None:
+                raise SurrogateUnavailable(
+                    f"another process is training the neural surrogate ({training.path}.lock); "
+                    "the multi-task GP serves meanwhile"
+                )
+            result = training.result
+            if training.trained:
+                info["neural_trained_seconds"] = round(result.seconds, 3)
+        with limit_threads(1), torch.random.fork_rng(devices=[]):
+            torch.manual_seed(data.seed)
+            predictor = AdaptedPredictor(
+                result, data.X_obs, data.z_obs, data.X_pend, device=data.device, seed=data.seed
+            )
+        return Fitted(
+            acquisition=LogEI(predictor, data.best_f),
+            incumbents=data.top(5),
+            phase="neural",
+            info=info,
+            warnings=notes,
+        )
+
+    def train(
+        self,
+        device: torch.device,
+        *,
+        on_epoch: Callable[[dict[str, float]], None] | None = None,
+        force: bool = False,
+    ) -> NeuralTraining:
+        """Load the model from the cache, or train and cache it (``force``: always train)."""
+        cfg = NeuralConfig()
+        digest = cache.fingerprint(self._space, self._direction, self._aligned, cfg)
+        path = cache.cache_path(self._config.surrogate_cache, digest)
+        result, reason = (None, "missing") if force else cache.load_cached(path, digest)
+        if result is not None:
+            self._result = result
+            return NeuralTraining(result, str(path), trained=False, warnings=[])
+        notes = [] if reason == "missing" else [f"neural surrogate cache {path} is {reason}; retraining it"]
+        with cache.TrainingLock(path) as lock:
+            if not lock.acquired:
+                return NeuralTraining(None, str(path), trained=False, warnings=notes)
+            with limit_threads(1):
+                result = meta_train(
+                    [(a.X, a.z) for a in self._aligned],
+                    self._space.n_features,
+                    config=cfg,
+                    seed=0,
+                    device=device,
+                    on_epoch=on_epoch,
+                )
+            meta: dict[str, Any] = {
+                "space": repr(self._space.signature()),
+                "direction": self._direction,
+                "studies": len(self._aligned),
+            }
+            cache.save_cached(path, result, digest, meta)
+        self._result = result
+        return NeuralTraining(result, str(path), trained=True, warnings=notes)

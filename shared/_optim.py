@@ -1,0 +1,156 @@
+"""Maximising an acquisition over the legal configurations of a mixed search space.
+
+Notation as in :mod:`metahpo._acqf`: ``F`` encoded features, ``b`` candidates.
+
+The optimiser knows the search space and an :class:`metahpo._acqf.Acquisition`, never the model:
+(1) score Sobol candidates and perturbations of the incumbents, all snapped to legal
+configurations; (2) run projected Adam on the numerical features of the best few, categorical
+one-hot blocks held fixed; (3) snap the results back to the grid and keep the best legal candidate
+that is not already observed or pending.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from metahpo._lazy import LazyImport
+from metahpo._space import CategoricalParam, SearchSpace
+
+if TYPE_CHECKING:
+    import torch
+
+    from metahpo._acqf import Acquisition
+else:
+    torch = LazyImport("torch")
+
+__all__ = ["is_row_of", "optimize_acquisition"]
+
+
+def optimize_acquisition(
+    acqf: Acquisition,
+    space: SearchSpace,
+    *,
+    incumbents: np.ndarray,
+    exclude: np.ndarray,
+    seed: int,
+    n_candidates: int = 1024,
+    n_local: int = 3,
+    local_steps: int = 10,
+    fixed: Mapping[int, float] | None = None,
+) -> tuple[np.ndarray, float]:
+    """Maximise ``acqf`` over legal configurations of ``space``.
+
+    Args:
+        acqf: the acquisition (``(b, F)`` -> ``(b,)``).
+        space: the target space (``F`` features).
+        incumbents: ``(m, F)`` good configurations to search around.
+        exclude: ``(e, F)`` configurations not to propose again (observed and pending).
+        seed: seeds Sobol and the perturbations: same inputs, same answer.
+        n_candidates: Sobol candidates scored.
+        n_local, local_steps: starting points and Adam steps of the local refinement.
+        fixed: encoded feature index -> value held fixed in every candidate.
+
+    Returns:
+        ``(F,)`` the chosen encoded configuration (on the grid) and its log-acquisition value.
+    """
+    # Numerical-jitter warnings of the posterior are not actionable for a sampler's user.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rng = np.random.default_rng(seed)
+        kw: dict[str, Any] = {"dtype": torch.float64, "device": acqf.device}
+        F = space.n_features
+        fixed = dict(fixed or {})
+
+        def score(X: np.ndarray) -> np.ndarray:
+            out = []
+            with torch.no_grad():
+                for chunk in np.array_split(X, max(1, int(np.ceil(X.shape[0] / 4096)))):
+                    out.append(acqf(torch.as_tensor(chunk, **kw)).detach().cpu().numpy())
+            return np.concatenate(out)
+
+        def legal(X: np.ndarray) -> np.ndarray:
+            X = space.snap(X)
+            for j, u in fixed.items():
+                X[:, j] = u
+            return X
+
+        sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
+        raw = sobol.draw(n_candidates, dtype=torch.float64).numpy()  # (n_candidates, F)
+        cand = np.vstack(
+            [raw, _perturb(space, incumbents, rng, 16, 0.08), _perturb(space, incumbents[:3], rng, 16, 0.02)]
+        )
+        cand = _unique_rows(legal(cand))
+        vals = score(cand)
+
+        free = np.array([j for j in space.numerical_features if j not in fixed], dtype=np.int64)
+        order = np.argsort(-vals)[:n_local]
+        if free.size > 0 and order.size > 0:
+            ref = legal(_adam_refine(acqf, cand[order], free, local_steps, kw))
+            cand = np.vstack([cand, ref])
+            vals = np.concatenate([vals, score(ref)])
+
+        for i in np.argsort(-vals):
+            if not is_row_of(cand[i], exclude):
+                return cand[i], float(vals[i])
+        # Everything scored was already tried (tiny discrete spaces): hand back a random legal point.
+        return legal(rng.random((1, F)))[0], float("-inf")
+
+
+def _adam_refine(
+    acqf: Acquisition, start_np: np.ndarray, free: np.ndarray, steps: int, kw: dict[str, Any]
+) -> np.ndarray:
+    """``(k, F)`` starting points -> ``(k, F)`` after ``steps`` projected Adam steps on the
+    ``free`` (numerical) features, the others held fixed."""
+    start = torch.as_tensor(start_np, **kw)  # (k, F)
+    num = torch.as_tensor(free, dtype=torch.long, device=start.device)
+    x_num = start[:, num].clone().requires_grad_(True)  # (k, F_num)
+    opt = torch.optim.Adam([x_num], lr=0.05)
+    for _ in range(steps):
+        opt.zero_grad()
+        X = start.clone()
+        X[:, num] = x_num
+        loss = -acqf(X).sum()
+        loss.backward()  # type: ignore[no-untyped-call]
+        opt.step()
+        with torch.no_grad():
+            x_num.clamp_(0.0, 1.0)
+    with torch.no_grad():
+        refined = start.clone()
+        refined[:, num] = x_num
+    return refined.cpu().numpy()
+
+
+def _perturb(
+    space: SearchSpace, X: np.ndarray, rng: np.random.Generator, n_per: int, scale: float
+) -> np.ndarray:
+    """``(m, F)`` incumbents -> ``(m * n_per, F)`` neighbours (Gaussian moves on numerical
+    features, occasional re-draws of a categorical choice)."""
+    if X.size == 0:
+        return np.empty((0, space.n_features))
+    out = np.repeat(X, n_per, axis=0)
+    num = space.numerical_features
+    if num.size:
+        out[:, num] += rng.normal(0.0, scale, size=(out.shape[0], num.size))
+    for name, p in space.params.items():
+        if isinstance(p, CategoricalParam) and p.n_features > 1:
+            sl = space.feature_slice(name)
+            flip = np.asarray(rng.random(out.shape[0]) < 1.0 / max(len(space.params), 2))
+            new = rng.integers(0, p.n_features, size=int(flip.sum()))
+            block = np.zeros((int(flip.sum()), p.n_features))
+            block[np.arange(new.size), new] = 1.0
+            out[np.flatnonzero(flip), sl] = block
+    return out
+
+
+def _unique_rows(X: np.ndarray) -> np.ndarray:
+    _, idx = np.unique(np.round(X, 12), axis=0, return_index=True)
+    return X[np.sort(idx)]
+
+
+def is_row_of(x: np.ndarray, X: np.ndarray) -> bool:
+    """Whether ``(F,)`` ``x`` equals (to 1e-9) a row of ``(e, F)`` ``X``."""
+    return X.shape[0] > 0 and float(np.min(np.abs(X - x).max(axis=1))) <= 1e-9

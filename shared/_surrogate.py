@@ -1,0 +1,93 @@
+"""The one interface every surrogate of the engine implements.
+
+A surrogate is built once per target search space (from the aligned prior studies) and then, at
+every model-phase suggestion, given the target's data as a :class:`TargetData`; it fits itself (or
+adapts a pre-trained model) and returns a :class:`Fitted`: an acquisition over candidates, the
+configurations to search around, and what to report.  The engine chooses which surrogate serves a
+suggestion and hands the acquisition to :func:`metahpo._optim.optimize_acquisition`; it never
+looks inside a surrogate.
+
+Implementations: :class:`metahpo._mtgp.GPSurrogate` (multi-task GP over the most similar prior
+studies, a single-task GP without priors) and :class:`metahpo._neural.NeuralSurrogate` (deep-kernel
+GP meta-trained on every prior trial).  A new one (an ensemble, ...) goes beside them; see
+ARCHITECTURE.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+
+if TYPE_CHECKING:
+    import torch
+
+    from metahpo._acqf import Acquisition
+
+__all__ = ["Fitted", "ModelPhase", "Surrogate", "SurrogateUnavailable", "TargetData"]
+
+ModelPhase = Literal["gp", "mtgp", "neural"]
+
+
+@dataclass(frozen=True)
+class TargetData:
+    """What one suggestion knows of the target, encoded.
+
+    Attributes:
+        X_obs: ``(n, F)`` finished configurations (``n >= 1``).
+        z_obs: ``(n,)`` their scale-free scores (Gaussian copula; higher is better).
+        X_pend: ``(p, F)`` configurations being evaluated now.
+        seed: the seed of this suggestion.
+        device: where the tensors live.
+    """
+
+    X_obs: np.ndarray
+    z_obs: np.ndarray
+    X_pend: np.ndarray
+    seed: int
+    device: torch.device
+
+    @property
+    def best_f(self) -> float:
+        return float(self.z_obs.max())
+
+    def top(self, k: int) -> np.ndarray:
+        """``(min(k, n), F)``: the ``k`` best finished configurations, best first."""
+        return self.X_obs[np.argsort(-self.z_obs)[:k]]
+
+
+@dataclass
+class Fitted:
+    """A surrogate ready for one suggestion.
+
+    Attributes:
+        acquisition: scores ``(b, F)`` candidates (higher is better).
+        incumbents: ``(m, F)`` configurations the optimiser searches around.
+        phase: which model made it.
+        info: JSON-serialisable diagnostics (prior tasks and points used, ...).
+        warnings: messages for the user (each adapter logs a message once).
+        n_threads: torch intra-op threads for optimising the acquisition.
+    """
+
+    acquisition: Acquisition
+    incumbents: np.ndarray
+    phase: ModelPhase
+    info: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    n_threads: int = 1
+
+
+class Surrogate(Protocol):
+    """Fit (or adapt) on the target's data and give an acquisition over candidates."""
+
+    def fit(self, data: TargetData) -> Fitted:
+        """The acquisition for this suggestion; raises :class:`SurrogateUnavailable` when the
+        surrogate cannot serve now (the engine then uses the GP surrogate, which always serves)."""
+        ...
+
+
+class SurrogateUnavailable(Exception):
+    """Raised by :meth:`Surrogate.fit` when it cannot serve this suggestion (e.g. another process
+    is training it); the message says why and reaches the user once, and the engine asks the
+    next surrogate."""
