@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
+import os
 import pickle
 import threading
 from collections.abc import Sequence
@@ -15,7 +17,19 @@ from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK
 from hyperopt.base import miscs_update_idxs_vals
 
 from hyperopt_meta._space import Label, active, labels_of, model_space
-from metahpo import EngineConfig, KnowledgeBase, MetaEngine, PriorStudy, PriorTrial
+from metahpo import (
+    EngineConfig,
+    KnowledgeBase,
+    MetaEngine,
+    PriorSource,
+    PriorStudy,
+    PriorTrial,
+    SurrogateName,
+    WarnOnce,
+    as_knowledge_base,
+    plain,
+    read_priors,
+)
 
 _logger = logging.getLogger("hyperopt.metahpo")
 
@@ -50,15 +64,20 @@ def trials_to_prior(trials: Any, name: str, labels: dict[str, Label] | None = No
             continue
         stored = _stored(doc)
         params = {
-            k: (labels[k].to_core(v) if labels is not None and k in labels else _plain(v))
+            k: (labels[k].to_core(v) if labels is not None and k in labels else plain(v))
             for k, v in stored.items()
         }
         rows.append(PriorTrial(params, (loss,)))
     return PriorStudy(name, tuple(rows), ("minimize",), source="hyperopt")
 
 
-def _plain(v: Any) -> Any:
-    return v.item() if isinstance(v, np.generic) else v
+def _read_trials(source: Any, index: int, labels: dict[str, Label]) -> list[PriorStudy]:
+    """One ``source_trials`` entry (a ``Trials`` object or a path to a pickled one) as a prior
+    study; prior runs are taken to share this space's choice options (indices -> values)."""
+    if isinstance(source, (str, Path)):
+        with open(source, "rb") as f:
+            source = pickle.load(f)
+    return [trials_to_prior(source, f"trials[{index}]", labels)]
 
 
 class MetaAlgo:
@@ -88,8 +107,8 @@ class MetaAlgo:
         max_prior_points: int = 256,
         min_overlap: float = 0.5,
         device: str = "auto",
-        surrogate: str = "auto",
-        surrogate_cache: str | None = None,
+        surrogate: SurrogateName = "auto",
+        surrogate_cache: str | os.PathLike[str] | None = None,
     ) -> None:
         self._config = EngineConfig(
             n_startup_trials=n_startup_trials,
@@ -98,7 +117,7 @@ class MetaAlgo:
             min_overlap=min_overlap,
             device=device,
             surrogate=surrogate,
-            surrogate_cache=None if surrogate_cache is None else str(surrogate_cache),
+            surrogate_cache=surrogate_cache,
         )
         if isinstance(source_trials, (str, Path)) or not isinstance(source_trials, Sequence):
             raise TypeError("source_trials must be a list of Trials, pickle paths or PriorStudy")
@@ -109,10 +128,10 @@ class MetaAlgo:
                     f"source_trials[{i}] must be a hyperopt Trials, a path to a pickled Trials or "
                     f"a metahpo.PriorStudy (got {type(s).__name__})"
                 )
-        self._kb = KnowledgeBase(knowledge_base) if isinstance(knowledge_base, str) else knowledge_base
+        self._kb = as_knowledge_base(knowledge_base)
         self._engine: MetaEngine | None = None
         self._lock = threading.RLock()
-        self._warned: set[str] = set()
+        self._warn = WarnOnce(_logger)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
@@ -125,21 +144,20 @@ class MetaAlgo:
         self._lock = threading.RLock()
 
     def _get_engine(self, labels: dict[str, Label]) -> MetaEngine:
+        """The engine, built once; a source that cannot be read is reported once and left out."""
         with self._lock:
             if self._engine is None:
-                priors: list[PriorStudy] = []
+                sources: list[PriorSource] = []
                 for i, src in enumerate(self._sources):
-                    if isinstance(src, PriorStudy):
-                        priors.append(src)
-                        continue
-                    if isinstance(src, (str, Path)):
-                        with open(src, "rb") as f:
-                            src = pickle.load(f)
-                    # Prior runs are taken to share this space's choice options (indices -> values).
-                    priors.append(trials_to_prior(src, f"trials[{i}]", labels))
+                    read = (
+                        functools.partial(list, [src])
+                        if isinstance(src, PriorStudy)
+                        else functools.partial(_read_trials, src, i, labels)
+                    )
+                    sources.append((f"source_trials[{i}]", read))
                 if self._kb is not None:
-                    priors += self._kb.load()
-                self._engine = MetaEngine(priors, self._config)
+                    sources.append((f"knowledge_base ({self._kb.url!r})", self._kb.load))
+                self._engine = MetaEngine(read_priors(sources, self._warn, "MetaAlgo"), self._config)
             return self._engine
 
     def suggest(self, new_ids: Sequence[int], domain: Any, trials: Any, seed: int) -> list[dict[str, Any]]:
@@ -148,7 +166,7 @@ class MetaAlgo:
         try:
             labels = labels_of(domain.expr)
         except Exception as e:  # fmin must go on
-            self._warn_once(e, "this space is not understood; trials are drawn by rand.suggest")
+            self._fallback(e, "this space is not understood; trials are drawn by rand.suggest")
             return list(rand.suggest(new_ids, domain, trials, seed))
         docs = []
         # NEW / RUNNING docs (SparkTrials, MongoTrials, several new_ids) are pending points.
@@ -188,28 +206,18 @@ class MetaAlgo:
             pend = [{k: labels[k].to_core(v) for k, v in p.items() if k in space.params} for p in pending]
             engine = self._get_engine(labels)
             suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed)
-            for key in ("surrogate_warning", "device_warning"):
-                if key in suggestion.info:
-                    self._note_once(str(suggestion.info[key]))
+            for note in suggestion.warnings:
+                self._warn(f"note:{note}", f"MetaAlgo: {note}")
             for k, v in suggestion.params.items():
                 stored[k] = labels[k].to_hyperopt(v)
         except Exception as e:  # fmin must go on: this trial keeps its random draw
-            self._warn_once(e, "this trial is drawn at random")
+            self._fallback(e, "this trial is drawn at random")
         return stored
 
-    def _note_once(self, message: str) -> None:
-        with self._lock:
-            first = message not in self._warned
-            self._warned.add(message)
-        (_logger.warning if first else _logger.debug)("MetaAlgo: %s", message)
-
-    def _warn_once(self, error: Exception, consequence: str) -> None:
-        key = type(error).__name__
-        with self._lock:
-            first = key not in self._warned
-            self._warned.add(key)
-        (_logger.warning if first else _logger.debug)(
-            "MetaAlgo could not use its model (%s: %s); %s.", key, error, consequence
+    def _fallback(self, error: Exception, consequence: str) -> None:
+        self._warn(
+            f"fallback:{type(error).__name__}",
+            f"MetaAlgo could not use its model ({type(error).__name__}: {error}); {consequence}.",
         )
 
 
@@ -218,7 +226,9 @@ def record_trials(
 ) -> int:
     """Store a finished ``fmin`` run in the knowledge base (choices stored by value) and return
     the study's id, so Optuna and Hyperopt users share one history."""
-    kb = KnowledgeBase(knowledge_base) if isinstance(knowledge_base, str) else knowledge_base
+    kb = as_knowledge_base(knowledge_base)
+    if kb is None:
+        raise TypeError("knowledge_base must be a SQLAlchemy URL or a metahpo.KnowledgeBase (got None)")
     labels = labels_of(space)
     prior = trials_to_prior(trials, name, labels)
     prior = PriorStudy(prior.name, prior.trials, prior.directions, model_space(labels), "hyperopt")

@@ -30,8 +30,7 @@ from typing import Any
 import numpy as np
 from hyperopt import pyll
 
-from metahpo import CategoricalParam, FloatParam, IntParam, SearchSpace
-from metahpo._space import Param
+from metahpo import CategoricalParam, FloatParam, IntParam, Param, SearchSpace
 
 
 @dataclass(frozen=True)

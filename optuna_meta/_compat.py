@@ -4,7 +4,8 @@ Optuna has no public accessor for a study's storage, and a sampler needs it for 
 reading the *other* studies of the same storage (``MetaSampler()`` with no ``source_studies``) and
 writing per-trial diagnostics and the relative parameters of running trials (what Optuna's own
 ``GPSampler`` does).  Everything else here goes through public storage methods.  Tested on
-Optuna 5.0 (``tests/test_optuna_compat.py``); the package declares ``optuna>=5.0,<6``.
+Optuna 5.0 by ``test_storage_access_helper_reaches_the_rdb_storage`` in
+``tests/test_optuna_sampler.py``; the package declares ``optuna>=5.0,<6``.
 """
 
 from __future__ import annotations

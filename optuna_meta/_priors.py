@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Union
 
 import optuna
@@ -11,6 +11,8 @@ from optuna.trial import FrozenTrial, TrialState
 
 from metahpo import PriorStudy, PriorTrial
 from optuna_meta._space import merged_space
+
+__all__ = ["SourceSpec", "check_url", "load_prior_studies", "resolve", "url_reader"]
 
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
@@ -41,10 +43,12 @@ def _direction_names(dirs: Sequence[Any]) -> list[str]:
     return ["maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in dirs]
 
 
-def from_storage(
+def load_prior_studies(
     storage: BaseStorage | str, pattern: str = "*", exclude: Sequence[str] = ()
 ) -> list[PriorStudy]:
-    """Studies of an Optuna storage (object or URL) whose name matches ``pattern``."""
+    """The studies of an Optuna storage (object or URL) whose name matches the shell pattern
+    ``pattern``, except those named in ``exclude``, as :class:`metahpo.PriorStudy` (COMPLETE
+    trials only); what ``MetaSampler(source_studies=["URL::pattern"])`` reads."""
     label = storage if isinstance(storage, str) else type(storage).__name__
     if isinstance(storage, str):
         storage = optuna.storages.get_storage(storage)
@@ -58,11 +62,27 @@ def from_storage(
     return out
 
 
-def resolve(spec: Any, index: int, exclude: Sequence[str] = ()) -> list[PriorStudy]:
-    """One ``source_studies`` entry -> prior studies.
+def check_url(spec: str, index: int) -> str:
+    """A ``"URL"`` or ``"URL::pattern"`` entry of ``source_studies``, checked (not opened)."""
+    url, _, _ = spec.partition("::")
+    if "://" not in url:
+        raise ValueError(
+            f"source_studies[{index}] must be 'URL' or 'URL::pattern' with a "
+            f"storage URL such as 'sqlite:///runs.db' (got {spec!r})"
+        )
+    return spec
 
-    Accepted: an ``optuna.Study``; ``"URL"`` or ``"URL::pattern"`` (an Optuna RDB storage and a
-    shell pattern over study names); a sequence of ``FrozenTrial`` (same direction as the target);
+
+def url_reader(spec: str, exclude: Sequence[str] = ()) -> Callable[[], list[PriorStudy]]:
+    """A function that reads a checked ``"URL::pattern"`` entry (a prior source)."""
+    url, _, pattern = spec.partition("::")
+    return lambda: load_prior_studies(url, pattern or "*", exclude)
+
+
+def resolve(spec: Any, index: int) -> list[PriorStudy]:
+    """One ``source_studies`` entry other than a URL string -> prior studies.
+
+    Accepted: an ``optuna.Study``; a sequence of ``FrozenTrial`` (same direction as the target);
     a :class:`metahpo.PriorStudy`.
     """
     if isinstance(spec, PriorStudy):
@@ -76,15 +96,11 @@ def resolve(spec: Any, index: int, exclude: Sequence[str] = ()) -> list[PriorStu
                 "study",
             )
         ]
-    if isinstance(spec, str):
-        url, _, pattern = spec.partition("::")
-        if "://" not in url:
-            raise ValueError(
-                f"source_studies[{index}] must be 'URL' or 'URL::pattern' with a "
-                f"storage URL such as 'sqlite:///runs.db' (got {spec!r})"
-            )
-        return from_storage(url, pattern or "*", exclude)
-    if isinstance(spec, Sequence) and all(isinstance(t, FrozenTrial) for t in spec):
+    if (
+        isinstance(spec, Sequence)
+        and not isinstance(spec, str)
+        and all(isinstance(t, FrozenTrial) for t in spec)
+    ):
         return [from_trials(f"trials[{index}]", spec, None, "trials")]
     raise TypeError(
         f"source_studies[{index}] must be an optuna.Study, a 'URL::pattern' string, a "

@@ -12,8 +12,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from metahpo import CategoricalParam, FloatParam, IntParam, SearchSpace
-from metahpo._space import Param, merge_spaces
+from metahpo import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, merge_spaces
 
 
 def to_param(dist: BaseDistribution) -> Param:
@@ -27,20 +26,21 @@ def to_param(dist: BaseDistribution) -> Param:
     raise TypeError(f"unsupported Optuna distribution {type(dist).__name__}")
 
 
-def to_space(search_space: Mapping[str, BaseDistribution]) -> SearchSpace:
-    """Optuna search space (name -> distribution), in sorted name order, -> core space."""
+def to_search_space(search_space: Mapping[str, BaseDistribution]) -> SearchSpace:
+    """An Optuna search space (name -> distribution) as the core's :class:`metahpo.SearchSpace`,
+    parameters in sorted name order."""
     return SearchSpace({name: to_param(search_space[name]) for name in sorted(search_space)})
 
 
 def merged_space(distributions: Iterable[Mapping[str, BaseDistribution]]) -> SearchSpace:
-    """One space covering several trials' distributions (see :func:`metahpo._space.merge_spaces`)."""
-    return merge_spaces([to_space(d) for d in distributions])
+    """One space covering several trials' distributions (see :func:`metahpo.merge_spaces`)."""
+    return merge_spaces([to_search_space(d) for d in distributions])
 
 
 def contains(dist: BaseDistribution, value: Any) -> bool:
     """Whether ``value`` (external representation) is legal for ``dist``."""
     try:
-        return to_space({"x": dist}).contains("x", value)
+        return to_search_space({"x": dist}).contains("x", value)
     except (TypeError, ValueError):
         return False
 

@@ -71,10 +71,9 @@ def test_bad_arguments_name_the_field(kwargs: dict, error: type, match: str) -> 
         MetaSampler(**kwargs)
 
 
-def test_bad_source_url_is_named_when_resolved() -> None:
-    sampler = MetaSampler(source_studies=["not-a-url::x"])
+def test_bad_source_url_is_named_at_construction() -> None:
     with pytest.raises(ValueError, match=r"source_studies\[0\] must be 'URL'"):
-        sampler.prior_studies(optuna.create_study())
+        MetaSampler(source_studies=["not-a-url::x"])
 
 
 def test_same_seed_same_sequence() -> None:

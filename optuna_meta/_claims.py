@@ -1,0 +1,99 @@
+"""The claim protocol that keeps workers from proposing the same configuration.
+
+Nothing is shared through a process: each worker records its suggestion in the trial's system
+attributes (``metahpo:relative_params``, chunked under the RDB storage's 2,045-character limit) as
+soon as it is made; the others read running trials' parameters, completed by that record, as
+pending points.  Two workers that suggest at the same instant cannot see each other, so after
+recording its suggestion each worker re-reads the storage (:func:`clash`), and suggests again if
+another trial holds the same configuration.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from optuna.trial import FrozenTrial, TrialState
+
+from optuna_meta import _compat
+
+if TYPE_CHECKING:
+    from optuna.study import Study
+
+__all__ = ["RELATIVE_KEY", "clash", "pending", "read_attr", "set_attr"]
+
+RELATIVE_KEY = "metahpo:relative_params"
+_SYSTEM_ATTR_MAX = 2045  # RDB storage's limit for one system attribute value
+
+
+def set_attr(study: Study, trial: FrozenTrial, key: str, value: str) -> None:
+    """Write a trial system attribute, in ``key:0``, ``key:1``, ... chunks when it is long."""
+    storage = _compat.study_storage(study)
+    tid = _compat.trial_id(study, trial)
+    chunks = [value[i : i + _SYSTEM_ATTR_MAX] for i in range(0, len(value), _SYSTEM_ATTR_MAX)]
+    if len(chunks) <= 1:
+        storage.set_trial_system_attr(tid, key, value)
+    else:
+        for i, c in enumerate(chunks):
+            storage.set_trial_system_attr(tid, f"{key}:{i}", c)
+
+
+def read_attr(attrs: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """A JSON object written by :func:`set_attr` (``{}`` when absent or unreadable)."""
+    raw = attrs.get(key)
+    if raw is None:
+        parts = []
+        i = 0
+        while f"{key}:{i}" in attrs:
+            parts.append(attrs[f"{key}:{i}"])
+            i += 1
+        raw = "".join(parts) if parts else None
+    if not raw:
+        return {}
+    try:
+        out = json.loads(raw)
+    except ValueError:
+        return {}
+    return out if isinstance(out, dict) else {}
+
+
+def pending(
+    study: Study, trial: FrozenTrial, inflight: Mapping[int, Mapping[str, Any]]
+) -> tuple[list[dict[str, Any]], int]:
+    """Configurations of the other running trials (parameters set so far, completed by their
+    recorded claim and by this process's ``inflight`` suggestions, by trial number), and how many
+    running trials numbered before ``trial`` have nothing known yet (another process is choosing
+    their configuration right now)."""
+    out = []
+    n_unknown_earlier = 0
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if t.number == trial.number:
+            continue
+        params = dict(t.params)
+        for k, v in read_attr(t.system_attrs, RELATIVE_KEY).items():
+            params.setdefault(k, v)
+        for k, v in inflight.get(t.number, {}).items():
+            params.setdefault(k, v)
+        if params:
+            out.append(params)
+        elif t.number < trial.number:
+            n_unknown_earlier += 1
+    return out, n_unknown_earlier
+
+
+def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | None:
+    """The number of another running or finished trial holding ``params`` (its parameters, or
+    for a running one its recorded claim), or None."""
+    if not params:
+        return None
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE)):
+        if t.number == trial.number:
+            continue
+        other = dict(t.params)
+        if t.state == TrialState.RUNNING:
+            for k, v in read_attr(t.system_attrs, RELATIVE_KEY).items():
+                other.setdefault(k, v)
+        if all(k in other and other[k] == v for k, v in params.items()):
+            return t.number
+    return None
