@@ -24,9 +24,8 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from metahpo_cli.bench import build_priors, load_problem
 from optuna_meta import MetaSampler
-from optuna_meta._bench._problems import load_problem
-from optuna_meta._bench._runner import build_priors
 
 
 def worker(data: str, storage: str, study_name: str, task: str, n_trials: int) -> None:

@@ -1,10 +1,10 @@
 """The ``metahpo`` command line (one entry point, one subcommand per task).
 
 ``metahpo demo``
-    a real meta-learned study on an embedded default (see :mod:`optuna_meta._demo`).
+    a real meta-learned study on an embedded default (see :mod:`metahpo_cli._demo`).
 ``metahpo bench``
     MetaSampler against Random, TPE, GP, CMA-ES (with source trials) and Hyperopt on real
-    prior-study data (see :mod:`optuna_meta._bench._runner`); data from ``--data`` or
+    prior-study data (see :mod:`metahpo_cli.bench._runner`); data from ``--data`` or
     ``$METAHPO_BENCH_DATA``.
 ``metahpo train``
     meta-train the neural surrogate on the prior studies of a storage and cache it (the file a
@@ -13,8 +13,8 @@
     what a storage or knowledge base holds (studies, trials, spaces) and how its studies align
     with a given study.
 
-The command line is the application layer: it imports the framework adapters lazily, inside the
-subcommand that needs them, so the core stays free of Optuna and Hyperopt imports.
+This package is the application layer: it may import the core and both adapters (their public
+names), lazily inside the subcommand that needs them, so ``metahpo --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -96,27 +96,25 @@ def _parser() -> argparse.ArgumentParser:
 
 def _load_priors(args: argparse.Namespace, exclude: Sequence[str] = ()) -> list[Any]:
     if args.storage:
-        from optuna_meta._priors import from_storage
+        from optuna_meta import load_prior_studies
 
-        return from_storage(args.storage, args.study_pattern, exclude)
-    from metahpo._kb import KnowledgeBase
+        return load_prior_studies(args.storage, args.study_pattern, exclude)
+    from metahpo import KnowledgeBase
 
     return KnowledgeBase(args.knowledge_base).load(args.study_pattern, exclude=exclude)
 
 
 def _train(args: argparse.Namespace) -> int:
-    from metahpo._engine import EngineConfig, MetaEngine
-    from metahpo._space import merge_spaces
+    from metahpo import EngineConfig, MetaEngine, prior_space
 
     if not str(args.out).endswith(".pt"):
         print(f"metahpo train: --out must be a .pt file (got {args.out!r})", file=sys.stderr)
         return 2
     priors = _load_priors(args)
-    spaces = [p.space for p in priors if p.space is not None and p.trials]
-    if not spaces:
+    space = prior_space(priors)
+    if space is None:
         print("metahpo train: no prior study with trials and a known space matches", file=sys.stderr)
         return 2
-    space = merge_spaces(spaces)
     engine = MetaEngine(
         priors, EngineConfig(surrogate="neural", surrogate_cache=args.out, device=args.device)
     )
@@ -137,21 +135,21 @@ def _train(args: argparse.Namespace) -> int:
         (bar.write if bar is not None else print)(line)
 
     try:
-        result, path, info = engine.train_neural(space, args.direction, on_epoch=on_epoch, force=args.force)
+        training = engine.train_neural(space, args.direction, on_epoch=on_epoch, force=args.force)
     except KeyboardInterrupt:
         print("metahpo train: interrupted; the cache file was not changed", file=sys.stderr)
         return 130
     finally:
         if bar is not None:
             bar.close()
+    result, path = training.result, training.path
     if result is None:
         print(f"metahpo train: another process is training {path} right now", file=sys.stderr)
         return 1
-    if "surrogate_warning" in info:
-        print(f"note: {info['surrogate_warning']}")
-    trained = "neural_trained_seconds" in info
+    for note in training.warnings:
+        print(f"note: {note}")
     print(
-        f"{'trained' if trained else 'up to date (use --force to retrain)'}: {path}; "
+        f"{'trained' if training.trained else 'up to date (use --force to retrain)'}: {path}; "
         f"{len(result.history)} epochs, best validation NLL "
         f"{min(r['val_nll'] for r in result.history):.4f}, {result.seconds:.1f} s on {result.device}"
     )
@@ -163,13 +161,11 @@ def _epoch_bar() -> Any:
         from tqdm import tqdm
     except ImportError:  # the progress bar is optional
         return None
-    from metahpo._neural import NeuralConfig
-
-    return tqdm(total=NeuralConfig().max_epochs, unit="epoch", dynamic_ncols=True, file=sys.stderr)
+    return tqdm(unit="epoch", dynamic_ncols=True, file=sys.stderr)
 
 
 def _info(args: argparse.Namespace) -> int:
-    from metahpo._prior import align_studies
+    from metahpo import MetaEngine
 
     priors = _load_priors(args, exclude=[args.study] if args.study else ())
     print(f"{len(priors)} studies, {sum(len(p.trials) for p in priors)} trials")
@@ -183,15 +179,15 @@ def _info(args: argparse.Namespace) -> int:
         if not args.storage:
             print("metahpo info: --study needs --storage (an Optuna storage)", file=sys.stderr)
             return 2
-        from optuna_meta._priors import from_storage
+        from optuna_meta import load_prior_studies
 
-        found = [t for t in from_storage(args.storage, args.study) if t.name == args.study]
+        found = [t for t in load_prior_studies(args.storage, args.study) if t.name == args.study]
         target = found[0] if found else None
         if target is None or target.space is None:
             print(f"metahpo info: --study {args.study!r} not found or has no finished trial", file=sys.stderr)
             return 2
         direction = (target.directions or ("minimize",))[0]
-        _, report = align_studies(target.space, priors, direction)
+        report = MetaEngine(priors).alignment(target.space, direction)
         print(f"\nalignment with {args.study} ({', '.join(target.space.params)}): {report.summary()}")
         print("\n| study | used | skipped | shared | imputed | dropped | study skipped because |")
         print("|---|---:|---:|---|---|---|---|")
@@ -206,7 +202,7 @@ def _info(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     import dataclasses
 
-    from optuna_meta._bench._runner import METHODS, BenchConfig, run_bench
+    from metahpo_cli.bench import METHODS, BenchConfig, run_bench
 
     if not args.data or not os.path.isdir(args.data):
         print(
@@ -255,7 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the ``metahpo`` command; returns the exit status."""
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        from optuna_meta._demo import DATASETS, run_demo
+        from metahpo_cli._demo import DATASETS, run_demo
 
         if args.dataset not in DATASETS:
             print(

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _needs import need
 
-from metahpo.cli import main
-from optuna_meta._bench._problems import load_problem
+from metahpo_cli import main
+from metahpo_cli.bench import load_problem
 
 DATA = Path(os.environ.get("METAHPO_BENCH_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-pytestmark = pytest.mark.skipif(not (DATA / "yahpo").is_dir(), reason=f"no benchmark data at {DATA}")
+need((DATA / "yahpo").is_dir(), f"benchmark data at {DATA} (set METAHPO_BENCH_DATA)", module=True)
 
 
 def test_lcbench_layout_gives_sensible_predictions() -> None:

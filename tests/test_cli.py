@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from metahpo.cli import main
+from metahpo_cli import main
 
 
 def test_demo_runs_a_meta_learned_study_and_prints_its_table(
@@ -41,6 +41,6 @@ def test_demo_rejects_bad_arguments_naming_them(capsys: pytest.CaptureFixture[st
 
 def test_console_script_is_installed() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "metahpo.cli", "--help"], capture_output=True, text=True, check=True
+        [sys.executable, "-m", "metahpo_cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "demo" in out.stdout

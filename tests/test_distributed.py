@@ -11,7 +11,7 @@ import uuid
 from pathlib import Path
 
 import optuna
-import pytest
+from _needs import need
 
 from optuna_meta import MetaSampler
 
@@ -73,8 +73,8 @@ def _check(study: optuna.Study, n_expected: int) -> None:
     assert phases.count("mtgp") >= n_expected // 2
 
 
-@pytest.mark.skipif(PG_URL is None, reason="set METAHPO_TEST_POSTGRES_URL (bash .ci/run starts a server)")
 def test_four_processes_on_postgresql_same_seed_no_duplicates_no_lost_trials() -> None:
+    need(PG_URL is not None, "a PostgreSQL server in METAHPO_TEST_POSTGRES_URL (bash .ci/run starts one)")
     assert PG_URL is not None
     # The same seed in every worker (one script started four times) must not mean the same
     # suggestions: each suggestion's seed mixes in the trial number.

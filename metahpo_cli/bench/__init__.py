@@ -1,1 +1,11 @@
-"""``metahpo bench``: MetaSampler against the baselines a user would pick, on real prior-study data."""
+"""``metahpo bench``: MetaSampler against the baselines a user would pick, on real prior-study data.
+
+Public for scripts (``benchmarks/``): :class:`BenchConfig` and :func:`run_bench` (the command),
+:func:`load_problem` and :class:`Problem` (the problems), :func:`build_priors` (prior studies in an
+Optuna storage), :func:`run_one` (one optimisation run).
+"""
+
+from metahpo_cli.bench._problems import Problem, load_problem
+from metahpo_cli.bench._runner import METHODS, BenchConfig, build_priors, run_bench, run_one
+
+__all__ = ["METHODS", "BenchConfig", "Problem", "build_priors", "load_problem", "run_bench", "run_one"]

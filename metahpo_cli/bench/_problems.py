@@ -40,7 +40,7 @@ from optuna.distributions import (
 )
 
 from metahpo import SearchSpace
-from optuna_meta._space import to_space
+from optuna_meta import to_search_space
 
 # YAHPO's y_names (output order of the ONNX models), checked here against the models' behaviour
 # (time grows with epochs / nrounds, accuracies lie in their ranges).
@@ -94,7 +94,7 @@ class Problem:
 
     def random_configs(self, n: int, rng: np.random.Generator) -> list[dict[str, Any]]:
         """``n`` uniformly random configurations (conditional parameters only when active)."""
-        space = to_space(self.distributions)
+        space = to_search_space(self.distributions)
         out = []
         for cfg in space.decode(rng.random((n, space.n_features))):
             ordered: dict[str, Any] = {}
@@ -215,7 +215,7 @@ def load_tabrepo(folder: Path) -> Problem:
         ),
         "extra_trees": CategoricalDistribution([False, True]),
     }
-    space: SearchSpace = to_space(dists)
+    space: SearchSpace = to_search_space(dists)
     X_pool = space.encode(pool)
     errors: dict[str, dict[str, float]] = {}
     with (folder / "lgbm_results.csv").open() as f:

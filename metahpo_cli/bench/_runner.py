@@ -41,11 +41,13 @@ import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
-from optuna_meta._bench._problems import Problem, load_problem
+from metahpo import SurrogateName
+from metahpo_cli.bench._problems import Problem, load_problem
 
 DEFAULT_METHODS = ("meta", "random", "tpe", "gp", "cmaes", "hyperopt-tpe", "hyperopt-meta")
 METHODS = (*DEFAULT_METHODS, "meta-mtgp", "meta-neural")
 BUDGETS = (1, 5, 10, 25, 50, 100)
+_META_SURROGATES: dict[str, SurrogateName] = {"meta": "auto", "meta-mtgp": "mtgp", "meta-neural": "neural"}
 PROBLEMS = ("lcbench", "rbv2_xgboost", "tabrepo_lightgbm")
 
 
@@ -80,10 +82,10 @@ class BenchConfig:
 
 
 def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.samplers.BaseSampler:
-    if method in ("meta", "meta-mtgp", "meta-neural"):
+    if method in _META_SURROGATES:
         from optuna_meta import MetaSampler
 
-        surrogate = {"meta": "auto", "meta-mtgp": "mtgp", "meta-neural": "neural"}[method]
+        surrogate = _META_SURROGATES[method]
         return MetaSampler(
             source_studies=[f"{storage}::{problem.name}-prior-*"], seed=seed, surrogate=surrogate
         )
@@ -190,9 +192,9 @@ def _run_hyperopt(
         algo: Callable[..., Any] = tpe.suggest
     elif method == "hyperopt-meta":
         from hyperopt_meta import MetaAlgo
-        from optuna_meta._priors import from_storage
+        from optuna_meta import load_prior_studies
 
-        algo = MetaAlgo(source_trials=from_storage(storage, f"{problem.name}-prior-*")).suggest
+        algo = MetaAlgo(source_trials=load_prior_studies(storage, f"{problem.name}-prior-*")).suggest
     else:
         raise ValueError(f"--methods: unknown method {method!r} (choose from {', '.join(METHODS)})")
     values: list[float] = []
