@@ -18,11 +18,13 @@ import numpy as np
 from metahpo._lazy import LazyImport
 
 if TYPE_CHECKING:
+    import botorch.acquisition.analytic as analytic
     import botorch.acquisition.logei as logei
     import botorch.sampling as sampling
     import torch
 else:
     torch = LazyImport("torch")
+    analytic = LazyImport("botorch.acquisition.analytic")
     logei = LazyImport("botorch.acquisition.logei")
     sampling = LazyImport("botorch.sampling")
 
@@ -46,31 +48,17 @@ class Acquisition(Protocol):
     def __call__(self, X: torch.Tensor) -> torch.Tensor: ...
 
 
-_LOG_SQRT_2PI = 0.5 * float(np.log(2.0 * np.pi))
-_HALF_LOG_PI_OVER_2 = 0.5 * float(np.log(np.pi / 2.0))
-
-
 def log_expected_improvement(mean: torch.Tensor, std: torch.Tensor, best_f: float) -> torch.Tensor:
     """``log E[max(f - best_f, 0)]`` for ``f ~ N(mean, std^2)``, elementwise, accurate far into the
-    tail where plain EI underflows to 0 (the formulation of Ament et al., "Unexpected Improvements to
-    Expected Improvement", NeurIPS 2023): ``log EI = log(std) + log h(u)``, ``u = (mean - best_f) / std``,
-    ``h(u) = phi(u) + u Phi(u)``, with ``h`` rewritten through the scaled complementary error
-    function for ``u < -1``.
+    tail where plain EI underflows to 0 (Ament et al., "Unexpected Improvements to Expected
+    Improvement", NeurIPS 2023).
+
+    BoTorch's own helper (``botorch.acquisition.analytic._log_ei_helper``, BoTorch pinned to
+    0.18.x) does the numerics: measured against the copy this package used to carry, it agreed to
+    1.3e-11 and cost the same (120 vs 126 us for 1,100 candidates, 239 vs 255 us for 4,096, one
+    thread), so there is no reason to keep a copy.
     """
-    u = (mean - best_f) / std
-    upper = u > -1.0
-    # Double-where: each branch sees only inputs where it is finite, so gradients stay finite.
-    u_hi = torch.where(upper, u, torch.zeros_like(u))
-    u_lo = torch.where(upper, -torch.full_like(u, 2.0), u)
-    log_h_hi = torch.log(torch.exp(-0.5 * u_hi * u_hi - _LOG_SQRT_2PI) + u_hi * torch.special.ndtr(u_hi))
-    # h(u) = phi(u) * (1 - |u| R(u)) with Mills ratio R(u) = erfcx(-u / sqrt 2) sqrt(pi / 2).
-    t = torch.log(torch.special.erfcx(-u_lo / np.sqrt(2.0)) * u_lo.abs()) + _HALF_LOG_PI_OVER_2  # < 0
-    t = t.clamp_max(-1e-15)
-    log1mexp = torch.where(t > -np.log(2.0), torch.log(-torch.expm1(t)), torch.log1p(-torch.exp(t)))
-    # Beyond |u| ~ 1e6 the subtraction above has no digits left; use the asymptote h ~ phi(u) / u^2.
-    log1mexp = torch.where(u_lo < -1e6, -2.0 * torch.log(u_lo.abs()), log1mexp)
-    log_h_lo = -0.5 * u_lo * u_lo - _LOG_SQRT_2PI + log1mexp
-    return torch.where(upper, log_h_hi, log_h_lo) + torch.log(std)
+    return analytic._log_ei_helper((mean - best_f) / std) + torch.log(std)  # type: ignore[no-any-return]
 
 
 class LogEI:
