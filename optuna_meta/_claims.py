@@ -5,7 +5,10 @@ attributes (``metahpo:relative_params``, chunked under the RDB storage's 2,045-c
 soon as it is made; the others read running trials' parameters, completed by that record, as
 pending points.  Two workers that suggest at the same instant cannot see each other, so after
 recording its suggestion each worker re-reads the storage (:func:`clash`), and suggests again if
-another trial holds the same configuration.
+another trial holds the same configuration (at least one of two simultaneous workers sees the
+other's record: each writes before it reads).  Portfolio rows are handed out in trial-number
+order: a trial leaves one row to every earlier running trial whose configuration is not known yet,
+and after a clash with an earlier trial one more, so the two never take the same next row.
 """
 
 from __future__ import annotations

@@ -224,10 +224,19 @@ class MetaSampler(BaseSampler):
         engine = self._get_engine(study)
         direction = _direction(study)
 
-        def make(pending: list[dict[str, Any]], n_unknown: int) -> Suggestion:
+        def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion:
             seed = _call_seed(self._rng, trial.number)
             observed, values = self._history(study, space)
-            return engine.suggest(space, direction, observed, values, pending, seed=seed, fixed=fixed)
+            return engine.suggest(
+                space,
+                direction,
+                observed,
+                values,
+                pending,
+                seed=seed,
+                fixed=fixed,
+                portfolio_offset=rows_to_leave,
+            )
 
         params = self._claim(study, trial, make)
         with self._lock:
@@ -252,14 +261,12 @@ class MetaSampler(BaseSampler):
             if space is None:
                 return None
 
-            def make(pending: list[dict[str, Any]], n_unknown: int) -> Suggestion | None:
+            def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion | None:
                 if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                     return None
-                # Earlier trials of other processes whose configuration is not known yet take the
-                # portfolio rows before this one (see MetaEngine.suggest).
                 seed = _call_seed(self._rng, trial.number)
                 suggestion = engine.suggest(
-                    space, _direction(study), [], [], pending, seed=seed, portfolio_offset=n_unknown
+                    space, _direction(study), [], [], pending, seed=seed, portfolio_offset=rows_to_leave
                 )
                 return suggestion if suggestion.phase == "portfolio" else None
 
@@ -279,6 +286,11 @@ class MetaSampler(BaseSampler):
         """Suggest, record the suggestion as this trial's claim, and suggest again (up to
         ``_CLAIM_ATTEMPTS`` times) while another worker holds the same configuration.
 
+        ``make(pending, rows_to_leave)`` suggests; ``rows_to_leave`` is the number of portfolio
+        rows to leave to earlier trials: one per earlier running trial whose configuration is not
+        known yet (another process is choosing it), plus one per clash with an earlier trial (both
+        workers skip the clashing row; the later one skips one more, so they part).
+
         Reading the pending trials, suggesting and recording the suggestion as in flight form one
         step under the lock, so threads sharing this sampler never propose the same configuration.
         Pending trials are read before finished ones (``make`` reads those): a trial only moves
@@ -286,10 +298,11 @@ class MetaSampler(BaseSampler):
         """
         inflight = self._inflight.setdefault(study.study_name, {})
         params: dict[str, Any] = {}
+        yielded = 0
         for attempt in range(_CLAIM_ATTEMPTS):
             with self._lock:
                 pending, n_unknown = _claims.pending(study, trial, inflight)
-                suggestion = make(pending, n_unknown)
+                suggestion = make(pending, n_unknown + yielded)
                 if suggestion is None:
                     return {}
                 params = {k: plain(v) for k, v in suggestion.params.items()}
@@ -301,6 +314,7 @@ class MetaSampler(BaseSampler):
             other = _claims.clash(study, trial, params)
             if other is None:
                 break
+            yielded += int(other < trial.number)
             _logger.debug(
                 f"MetaSampler: trial {trial.number} and trial {other} were given the same "
                 "configuration by concurrent workers; suggesting again."
