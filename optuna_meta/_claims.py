@@ -24,7 +24,7 @@ from optuna_meta import _compat
 if TYPE_CHECKING:
     from optuna.study import Study
 
-__all__ = ["RELATIVE_KEY", "clash", "pending", "read_attr", "set_attr"]
+__all__ = ["RELATIVE_KEY", "clash", "pending", "read_attr", "same_configuration", "set_attr"]
 
 RELATIVE_KEY = "metahpo:relative_params"
 _SYSTEM_ATTR_MAX = 2045  # RDB storage's limit for one system attribute value
@@ -87,7 +87,7 @@ def pending(
 
 def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | None:
     """The number of another running or finished trial holding ``params`` (its parameters, or
-    for a running one its recorded claim), or None."""
+    for a running one its recorded claim; see :func:`same_configuration`), or None."""
     if not params:
         return None
     for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE)):
@@ -97,6 +97,15 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
         if t.state == TrialState.RUNNING:
             for k, v in read_attr(t.system_attrs, RELATIVE_KEY).items():
                 other.setdefault(k, v)
-        if all(k in other and other[k] == v for k, v in params.items()):
+        if same_configuration(params, other):
             return t.number
     return None
+
+
+def same_configuration(ours: Mapping[str, Any], other: Mapping[str, Any]) -> bool:
+    """Whether a suggestion ``ours`` is the configuration another trial holds: equal on every
+    parameter both name.  A finished trial names only the parameters it set (inactive conditional
+    ones are absent), so a suggestion that differs from it only in those is the same
+    configuration; a running one names its complete claim."""
+    shared = [k for k in other if k in ours]
+    return bool(shared) and all(ours[k] == other[k] for k in shared)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import optuna
 from optuna.distributions import BaseDistribution
-from optuna.samplers import BaseSampler, RandomSampler
+from optuna.samplers import BaseSampler
 from optuna.trial import FrozenTrial, TrialState
 
 from metahpo import (
@@ -34,6 +34,7 @@ from metahpo import (
     read_priors,
 )
 from optuna_meta import _claims, _compat, _priors
+from optuna_meta._random import TrialSeededRandomSampler
 from optuna_meta._space import contains, to_search_space, union_space
 
 if TYPE_CHECKING:
@@ -42,6 +43,8 @@ if TYPE_CHECKING:
 _logger = optuna.logging.get_logger("optuna.metahpo")
 
 _CLAIM_ATTEMPTS = 3  # suggestions per trial when concurrent workers pick the same configuration
+_FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
+_History = tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]
 
 
 class MetaSampler(BaseSampler):
@@ -68,7 +71,8 @@ class MetaSampler(BaseSampler):
         n_startup_trials: trials before the GP takes over.  ``None``: 3 when priors are usable
             (served from the zero-shot portfolio), 10 otherwise (uniformly random).
         independent_sampler: sampler for parameters outside the relative search space and for
-            fallbacks.  Default: ``RandomSampler(seed)``.
+            fallbacks.  Default: uniform random draws seeded by ``(seed, trial number, parameter)``
+            (Optuna's ``RandomSampler`` per draw), so workers started with the same ``seed`` differ.
         device: ``"auto"``, ``"cpu"``, ``"cuda"`` or ``"cuda:N"`` for the surrogate's tensors.
         surrogate: ``"mtgp"`` (multi-task GP on the most similar prior studies, subsampled),
             ``"neural"`` (deep-kernel GP meta-trained on every prior trial, trained on first use
@@ -125,7 +129,7 @@ class MetaSampler(BaseSampler):
             ]
         self._seed = seed
         self._rng = np.random.default_rng(seed)
-        self._independent_sampler = independent_sampler or RandomSampler(seed=seed)
+        self._independent_sampler = independent_sampler or TrialSeededRandomSampler(seed)
         self._warn = WarnOnce(_logger)
         self._init_runtime()
 
@@ -216,17 +220,13 @@ class MetaSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
         space = to_search_space(search_space)
-        fixed = {
-            k: v
-            for k, v in trial.system_attrs.get("fixed_params", {}).items()
-            if k in space.params and space.contains(k, v)
-        }
+        fixed = _fixed_params(trial, space)
         engine = self._get_engine(study)
         direction = _direction(study)
 
         def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion:
             seed = _call_seed(self._rng, trial.number)
-            observed, values = self._history(study, space)
+            observed, values, failed = self._history(study, space)
             return engine.suggest(
                 space,
                 direction,
@@ -236,6 +236,7 @@ class MetaSampler(BaseSampler):
                 seed=seed,
                 fixed=fixed,
                 portfolio_offset=rows_to_leave,
+                failed=failed,
             )
 
         params = self._claim(study, trial, make)
@@ -266,7 +267,15 @@ class MetaSampler(BaseSampler):
                     return None
                 seed = _call_seed(self._rng, trial.number)
                 suggestion = engine.suggest(
-                    space, _direction(study), [], [], pending, seed=seed, portfolio_offset=rows_to_leave
+                    space,
+                    _direction(study),
+                    [],
+                    [],
+                    pending,
+                    seed=seed,
+                    fixed=_fixed_params(trial, space),  # a partially enqueued trial keeps its values
+                    portfolio_offset=rows_to_leave,
+                    failed=self._history(study, space)[2],  # a failed portfolio row is not served again
                 )
                 return suggestion if suggestion.phase == "portfolio" else None
 
@@ -351,26 +360,23 @@ class MetaSampler(BaseSampler):
                 )
             return self._engine
 
-    def _history(self, study: Study, space: SearchSpace) -> tuple[list[dict[str, Any]], list[float]]:
-        observed, values = [], []
-        skipped = 0
-        for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-            if t.values is None or not any(n in t.params for n in space.params):
+    def _history(self, study: Study, space: SearchSpace) -> _History:
+        """The finished trials in ``space``'s terms: (observed, values, failed).  A trial that
+        failed, was pruned or returned a non-finite value is *failed*: never proposed again (the
+        model does not see it).  Parameters a trial did not set (inactive conditional ones) are
+        left out: the engine imputes them."""
+        observed, values, failed = [], [], []
+        for t in study.get_trials(deepcopy=False, states=_FINISHED):
+            params = {n: t.params[n] for n in space.params if n in t.params}
+            if not params:
                 continue
-            v = float(t.values[0])
-            if not math.isfinite(v):
-                skipped += 1
-                continue
-            # parameters a trial did not set (inactive conditional ones) are left out: imputed
-            observed.append({n: t.params[n] for n in space.params if n in t.params})
-            values.append(v)
-        if skipped:
-            self._warn(
-                "non_finite",
-                f"MetaSampler ignores {skipped} finished trial(s) with "
-                "a non-finite objective value when fitting its model.",
-            )
-        return observed, values
+            v = float(t.values[0]) if t.state == TrialState.COMPLETE and t.values is not None else math.nan
+            if math.isfinite(v):
+                observed.append(params)
+                values.append(v)
+            else:
+                failed.append(params)
+        return observed, values, failed
 
     def _record(self, study: Study, trial: FrozenTrial, suggestion: Suggestion) -> None:
         _claims.set_attr(study, trial, "metahpo:phase", suggestion.phase)
@@ -390,6 +396,12 @@ class MetaSampler(BaseSampler):
             _claims.set_attr(study, trial, "metahpo:phase", "fallback")
         except Exception:
             _logger.debug("could not record the fallback in the trial's system attrs")
+
+
+def _fixed_params(trial: FrozenTrial, space: SearchSpace) -> dict[str, Any]:
+    """The values a partially enqueued trial fixes, where ``space`` can hold them."""
+    fixed = trial.system_attrs.get("fixed_params", {})
+    return {k: v for k, v in fixed.items() if k in space.params and space.contains(k, v)}
 
 
 def _direction(study: Study) -> Direction:

@@ -78,14 +78,13 @@ class _Call:
     X_obs: np.ndarray  # (n, F)
     values: np.ndarray  # (n,)
     X_pend: np.ndarray  # (p, F)
+    # (n + f + p, F) not to propose again: the observed and failed configurations with NaN where a
+    # finished trial did not set a parameter (inactive: any value of it is the same configuration),
+    # then the pending ones as encoded (their claims are complete)
+    exclude: np.ndarray
     seed: int
     fixed: dict[int, float]  # encoded feature -> value
     portfolio_offset: int
-
-    @property
-    def exclude(self) -> np.ndarray:
-        """``(n + p, F)``: configurations not to propose again."""
-        return np.vstack([self.X_obs, self.X_pend])
 
     def with_fixed(self, X: np.ndarray) -> np.ndarray:
         if not self.fixed or X.size == 0:
@@ -166,6 +165,7 @@ class MetaEngine:
         seed: int,
         fixed: Mapping[str, Any] | None = None,
         portfolio_offset: int = 0,
+        failed: Sequence[Mapping[str, Any]] = (),
     ) -> Suggestion:
         """Propose one configuration of ``space``.
 
@@ -182,6 +182,8 @@ class MetaEngine:
             portfolio_offset: portfolio rows to leave to concurrent trials that started earlier
                 and whose configuration is not known yet (other processes): the suggestion is
                 the ``portfolio_offset``-th unused row, and past the portfolio's end no row.
+            failed: target configurations whose trial failed (raised, a non-finite value, pruned):
+                never proposed again (unless nothing else is left).
         """
         require(
             len(observed) == len(values),
@@ -195,6 +197,9 @@ class MetaEngine:
             X_obs=space.encode_partial(observed),
             values=np.asarray(values, dtype=float),
             X_pend=space.encode_partial(pending),
+            exclude=np.vstack(
+                [space.encode_partial([*observed, *failed], missing=np.nan), space.encode_partial(pending)]
+            ),
             seed=seed,
             fixed=space.fixed_features(fixed or {}),
             portfolio_offset=portfolio_offset,
@@ -242,9 +247,11 @@ class MetaEngine:
                         return Suggestion(call.space.decode(row[None])[0], "portfolio", info)
                     skip -= 1
         if n_obs == 0 or not has_priors:
+            # a random legal configuration not tried yet (the first draw when the space is exhausted)
             rng = np.random.default_rng(call.seed)
-            row = call.with_fixed(call.space.snap(rng.random((1, call.space.n_features))))
-            return Suggestion(call.space.decode(row)[0], "startup", info)
+            rows = call.with_fixed(call.space.snap(rng.random((64, call.space.n_features))))
+            fresh = [i for i in range(rows.shape[0]) if not is_row_of(rows[i], call.exclude)]
+            return Suggestion(call.space.decode(rows[fresh[0] if fresh else 0][None])[0], "startup", info)
         return None
 
     def _model(self, st: _SpaceState, call: _Call, info: dict[str, Any]) -> Suggestion:

@@ -48,7 +48,8 @@ def optimize_acquisition(
         acqf: the acquisition (``(b, F)`` -> ``(b,)``).
         space: the target space (``F`` features).
         incumbents: ``(m, F)`` good configurations to search around.
-        exclude: ``(e, F)`` configurations not to propose again (observed and pending).
+        exclude: ``(e, F)`` configurations not to propose again (observed and pending); NaN where
+            a configuration left a parameter unset (see :func:`is_row_of`).
         seed: seeds Sobol and the perturbations: same inputs, same answer.
         n_candidates: Sobol candidates scored.
         n_local, local_steps: starting points and Adam steps of the local refinement.
@@ -152,5 +153,13 @@ def _unique_rows(X: np.ndarray) -> np.ndarray:
 
 
 def is_row_of(x: np.ndarray, X: np.ndarray) -> bool:
-    """Whether ``(F,)`` ``x`` equals (to 1e-9) a row of ``(e, F)`` ``X``."""
-    return X.shape[0] > 0 and float(np.min(np.abs(X - x).max(axis=1))) <= 1e-9
+    """Whether ``(F,)`` ``x`` is the same configuration as a row of ``(e, F)`` ``X``: equal (to
+    1e-9) on every feature the row knows; NaN features (parameters an earlier trial did not set,
+    inactive conditional ones) match anything, so a configuration that differs from an earlier one
+    only in parameters that trial left inactive counts as the same.  Rows that know nothing are
+    ignored."""
+    if X.shape[0] == 0:
+        return False
+    known = ~np.isnan(X)
+    diff = np.where(known, np.abs(np.where(known, X, 0.0) - x), 0.0).max(axis=1)
+    return bool(np.any((diff <= 1e-9) & known.any(axis=1)))

@@ -257,16 +257,20 @@ class SearchSpace:
                 out[i, self._slices[name]] = self.encode_value(name, cfg[name])
         return out
 
-    def encode_partial(self, configs: Sequence[Mapping[str, object]]) -> np.ndarray:
+    def encode_partial(
+        self, configs: Sequence[Mapping[str, object]], *, missing: float | None = None
+    ) -> np.ndarray:
         """Encode possibly partial configurations into ``(n, F)``: a missing or illegal value takes
         the range centre (numerical) or the unknown-choice block (categorical), as an aligned prior
-        trial's missing parameter does."""
+        trial's missing parameter does; with ``missing`` (e.g. NaN) it takes that value instead."""
         out = np.empty((len(configs), self.n_features))
         for i, cfg in enumerate(configs):
             for name, p in self.params.items():
                 sl = self._slices[name]
                 if name in cfg and self.contains(name, cfg[name]):
                     out[i, sl] = self.encode_value(name, cfg[name])
+                elif missing is not None:
+                    out[i, sl] = missing
                 else:
                     out[i, sl] = 0.0 if isinstance(p, CategoricalParam) else 0.5
         return out

@@ -166,3 +166,12 @@ def test_cuda_out_of_memory_moves_the_engine_to_the_cpu_with_a_warning(
     assert devices == ["auto", "cpu"]
     engine.suggest(SPACE, "minimize", cfgs, [f(c, 1.0) for c in cfgs], seed=1)
     assert devices == ["auto", "cpu", "cpu"]  # stays on the CPU
+
+
+def test_a_row_that_leaves_parameters_unset_matches_any_value_of_them() -> None:
+    from metahpo._optim import is_row_of
+
+    X = np.array([[0.2, np.nan, 1.0], [np.nan, np.nan, np.nan]])
+    assert is_row_of(np.array([0.2, 0.9, 1.0]), X)  # differs only where the trial set nothing
+    assert not is_row_of(np.array([0.3, 0.9, 1.0]), X)
+    assert not is_row_of(np.array([0.3, 0.9, 0.0]), X[1:])  # a row that knows nothing matches nothing

@@ -230,3 +230,53 @@ def test_alignment_summary_is_logged_once_per_space(caplog: pytest.LogCaptureFix
     summaries = {r.getMessage() for r in caplog.records if "prior alignment" in r.getMessage()}
     assert len(summaries) == 1
     assert "1 prior studies used (10 trials), 0 skipped" in summaries.pop()
+
+
+def test_a_failed_configuration_is_never_proposed_again() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_int("x", 0, 20)
+        if x <= 1:
+            raise RuntimeError("out of memory")
+        return float(x)
+
+    study = optuna.create_study(sampler=MetaSampler(seed=0, n_startup_trials=4))
+    study.optimize(objective, n_trials=20, catch=(RuntimeError,))
+    failed = [t.params["x"] for t in study.trials if t.state == TrialState.FAIL]
+    assert len(failed) == len(set(failed)) <= 2  # x = 0 and x = 1 at most once each
+    assert study.best_value == 2
+
+
+def test_conditional_branches_do_not_repeat_an_effective_configuration() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        kind = trial.suggest_categorical("kind", ["a", "b"])
+        k = trial.suggest_int(f"{kind}_k", 0, 49)
+        return abs(k - 17) + (0.0 if kind == "a" else 5.0)
+
+    study = optuna.create_study(sampler=MetaSampler(seed=0))
+    study.optimize(objective, n_trials=30)
+    seen = [tuple(sorted(t.params.items())) for t in study.trials]
+    assert len(seen) - len(set(seen)) <= 1
+
+
+def test_two_workers_with_the_same_seed_and_no_priors_differ() -> None:
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="s")
+    workers = [optuna.load_study(study_name="s", storage=storage, sampler=MetaSampler(seed=0)) for _ in range(2)]
+    for _ in range(5):
+        trials = [w.ask() for w in workers]
+        values = [(t.suggest_float("x", -3, 3), t.suggest_int("k", 0, 9)) for t in trials]
+        assert values[0] != values[1]
+        for w, t, (x, k) in zip(workers, trials, values, strict=True):
+            w.tell(t, (x - 1) ** 2 + k)
+
+
+def test_a_partially_enqueued_first_trial_records_what_it_evaluates() -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0))
+    study.enqueue_trial({"x": 4.5, "c": "a"})
+    study.optimize(quadratic(1.0), n_trials=1)
+    trial = study.trials[0]
+    assert trial.params["x"] == 4.5
+    assert trial.params["c"] == "a"
+    claim = json.loads(trial.system_attrs["metahpo:relative_params"])
+    assert claim == trial.params  # other workers see what was evaluated, not another portfolio row

@@ -1,0 +1,112 @@
+"""The sampler contract under real studies: failures, conditional spaces, same-seed workers.
+
+Prints one table (case, MetaSampler, GPSampler, TPESampler), every figure measured in this run:
+
+* failing region: int ``x`` in 0..20, ``x <= 1`` raises, minimise ``x``, 20 trials, 4 start-up
+  trials; with and without 5 prior studies (random search on the same objective, whose ``x <= 1``
+  trials failed): failed trials (median over seeds);
+* conditional space: ``kind`` in {a, b}, ``a_k`` / ``b_k`` ints with 50 values under each branch,
+  30 trials: trials that repeat an earlier effective configuration (active parameters only);
+* same-seed workers: two samplers with the same seed and no priors, on one storage, taking turns
+  for 10 rounds: rounds where both proposed the same configuration.
+
+    python benchmarks/sampler_contract.py --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+from collections.abc import Callable
+
+import optuna
+
+from optuna_meta import MetaSampler
+
+SamplerFactory = Callable[[int, list[optuna.Study]], optuna.samplers.BaseSampler]
+
+
+def _samplers() -> dict[str, SamplerFactory]:
+    return {
+        "MetaSampler": lambda seed, priors: MetaSampler(source_studies=priors, seed=seed, n_startup_trials=4),
+        "GPSampler": lambda seed, priors: optuna.samplers.GPSampler(seed=seed, n_startup_trials=4),
+        "TPESampler": lambda seed, priors: optuna.samplers.TPESampler(seed=seed, n_startup_trials=4),
+    }
+
+
+def failing(trial: optuna.Trial) -> float:
+    x = trial.suggest_int("x", 0, 20)
+    if x <= 1:
+        raise RuntimeError("out of memory")
+    return float(x)
+
+
+def failures(make: SamplerFactory, seed: int, with_priors: bool) -> int:
+    priors = []
+    if with_priors:
+        for i in range(5):
+            p = optuna.create_study(study_name=f"prior-{i}", sampler=optuna.samplers.RandomSampler(100 + i))
+            p.optimize(failing, n_trials=30, catch=(RuntimeError,))
+            priors.append(p)
+    study = optuna.create_study(sampler=make(seed, priors))
+    study.optimize(failing, n_trials=20, catch=(RuntimeError,))
+    return sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
+
+
+def conditional(trial: optuna.Trial) -> float:
+    kind = trial.suggest_categorical("kind", ["a", "b"])
+    k = trial.suggest_int(f"{kind}_k", 0, 49)
+    return abs(k - 17) + (0.0 if kind == "a" else 5.0)
+
+
+def repeats(make: SamplerFactory, seed: int) -> int:
+    study = optuna.create_study(sampler=make(seed, []))
+    study.optimize(conditional, n_trials=30)
+    seen = [tuple(sorted(t.params.items())) for t in study.trials]
+    return len(seen) - len(set(seen))
+
+
+def smooth(trial: optuna.Trial) -> float:
+    return (trial.suggest_float("x", -3, 3) - 1) ** 2 + trial.suggest_int("k", 0, 9)
+
+
+def same_seed_clashes(make: SamplerFactory, seed: int) -> int:
+    storage = optuna.storages.InMemoryStorage()
+    optuna.create_study(storage=storage, study_name="shared")
+    workers = [
+        optuna.load_study(study_name="shared", storage=storage, sampler=make(seed, [])) for _ in range(2)
+    ]
+    clashes = 0
+    for _ in range(10):
+        trials = [w.ask() for w in workers]
+        params = [(t.suggest_float("x", -3, 3), t.suggest_int("k", 0, 9)) for t in trials]
+        clashes += params[0] == params[1]
+        for w, t, (x, k) in zip(workers, trials, params, strict=True):
+            w.tell(t, (x - 1) ** 2 + k)
+    return clashes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    args = parser.parse_args()
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    cases: dict[str, Callable[[SamplerFactory, int], int]] = {
+        "failed trials of 20, failing region, no priors": lambda m, s: failures(m, s, False),
+        "failed trials of 20, failing region, 5 priors that failed there": lambda m, s: failures(m, s, True),
+        "repeated effective configurations of 30, conditional space (50 per branch)": repeats,
+        "rounds of 10 where two same-seed workers proposed the same configuration": same_seed_clashes,
+    }
+    samplers = _samplers()
+    print(f"median over {args.seeds} seeds\n")
+    print("| case | " + " | ".join(samplers) + " |")
+    print("|---|" + "---:|" * len(samplers))
+    for label, case in cases.items():
+        cells = [
+            statistics.median(case(make, seed) for seed in range(args.seeds)) for make in samplers.values()
+        ]
+        print(f"| {label} | " + " | ".join(f"{c:g}" for c in cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
