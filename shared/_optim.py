@@ -4,9 +4,10 @@ Notation as in :mod:`metahpo._acqf`: ``F`` encoded features, ``b`` candidates.
 
 The optimiser knows the search space and an :class:`metahpo._acqf.Acquisition`, never the model:
 (1) score Sobol candidates and perturbations of the incumbents, all snapped to legal
-configurations; (2) run projected Adam on the numerical features of the best few, categorical
-one-hot blocks held fixed; (3) snap the results back to the grid and keep the best legal candidate
-that is not already observed or pending.
+configurations; (2) run L-BFGS-B (bounded to the unit cube) on the numerical features of the best
+``n_local`` distinct candidates, categorical one-hot blocks held fixed, all starts in one batched
+call as Optuna's GPSampler does; (3) snap the results back to the grid and keep the best legal
+candidate that is not already observed or pending.
 """
 
 from __future__ import annotations
@@ -21,11 +22,13 @@ from metahpo._lazy import LazyImport
 from metahpo._space import CategoricalParam, SearchSpace
 
 if TYPE_CHECKING:
+    import scipy.optimize as optimize
     import torch
 
     from metahpo._acqf import Acquisition
 else:
     torch = LazyImport("torch")
+    optimize = LazyImport("scipy.optimize")
 
 __all__ = ["is_row_of", "optimize_acquisition"]
 
@@ -38,8 +41,8 @@ def optimize_acquisition(
     exclude: np.ndarray,
     seed: int,
     n_candidates: int = 1024,
-    n_local: int = 3,
-    local_steps: int = 10,
+    n_local: int = 10,
+    local_steps: int = 50,
     fixed: Mapping[int, float] | None = None,
 ) -> tuple[np.ndarray, float]:
     """Maximise ``acqf`` over legal configurations of ``space``.
@@ -52,7 +55,7 @@ def optimize_acquisition(
             a configuration left a parameter unset (see :func:`is_row_of`).
         seed: seeds Sobol and the perturbations: same inputs, same answer.
         n_candidates: Sobol candidates scored.
-        n_local, local_steps: starting points and Adam steps of the local refinement.
+        n_local, local_steps: starting points and L-BFGS-B iterations of the local refinement.
         fixed: encoded feature index -> value held fixed in every candidate.
 
     Returns:
@@ -90,7 +93,7 @@ def optimize_acquisition(
         free = np.array([j for j in space.numerical_features if j not in fixed], dtype=np.int64)
         order = np.argsort(-vals)[:n_local]
         if free.size > 0 and order.size > 0:
-            ref = legal(_adam_refine(acqf, cand[order], free, local_steps, kw))
+            ref = legal(_lbfgsb_refine(acqf, cand[order], free, local_steps, kw))
             cand = np.vstack([cand, ref])
             vals = np.concatenate([vals, score(ref)])
 
@@ -101,28 +104,33 @@ def optimize_acquisition(
         return legal(rng.random((1, F)))[0], float("-inf")
 
 
-def _adam_refine(
-    acqf: Acquisition, start_np: np.ndarray, free: np.ndarray, steps: int, kw: dict[str, Any]
+def _lbfgsb_refine(
+    acqf: Acquisition, starts: np.ndarray, free: np.ndarray, maxiter: int, kw: dict[str, Any]
 ) -> np.ndarray:
-    """``(k, F)`` starting points -> ``(k, F)`` after ``steps`` projected Adam steps on the
-    ``free`` (numerical) features, the others held fixed."""
-    start = torch.as_tensor(start_np, **kw)  # (k, F)
-    num = torch.as_tensor(free, dtype=torch.long, device=start.device)
-    x_num = start[:, num].clone().requires_grad_(True)  # (k, F_num)
-    opt = torch.optim.Adam([x_num], lr=0.05)
-    for _ in range(steps):
-        opt.zero_grad()
-        X = start.clone()
-        X[:, num] = x_num
-        loss = -acqf(X).sum()
-        loss.backward()  # type: ignore[no-untyped-call]
-        opt.step()
-        with torch.no_grad():
-            x_num.clamp_(0.0, 1.0)
-    with torch.no_grad():
-        refined = start.clone()
-        refined[:, num] = x_num
-    return refined.cpu().numpy()
+    """``(k, F)`` starting points -> ``(k, F)`` after bounded L-BFGS-B on the ``free`` (numerical)
+    features, the others held fixed.  The ``k`` searches run as one: the objective is the sum of
+    the ``k`` acquisition values, whose gradient separates by start."""
+    k = starts.shape[0]
+    base = torch.as_tensor(starts, **kw)  # (k, F)
+    cols = torch.as_tensor(free, dtype=torch.long, device=base.device)
+
+    def negative_sum(x: np.ndarray) -> tuple[float, np.ndarray]:
+        x_num = torch.as_tensor(x.reshape(k, free.size), **kw).requires_grad_(True)  # (k, F_num)
+        X = base.clone()
+        X[:, cols] = x_num
+        vals = acqf(X)  # (k,)
+        # a start whose acquisition underflowed contributes nothing rather than NaN gradients
+        total = -torch.where(torch.isfinite(vals), vals, torch.zeros_like(vals)).sum()
+        total.backward()  # type: ignore[no-untyped-call]
+        grad = x_num.grad
+        g = np.zeros(x.size) if grad is None else np.nan_to_num(grad.detach().cpu().numpy().ravel())
+        return float(total.detach()), g
+
+    x0 = starts[:, free].ravel()
+    x, _, _ = optimize.fmin_l_bfgs_b(negative_sum, x0, bounds=[(0.0, 1.0)] * x0.size, maxiter=maxiter)
+    out = starts.copy()
+    out[:, free] = np.clip(x.reshape(k, free.size), 0.0, 1.0)
+    return out
 
 
 def _perturb(

@@ -1,4 +1,5 @@
-"""The GP numerics: cached target posterior and LogEI against BoTorch's own, refit schedule."""
+"""The GP numerics: cached target posterior and LogEI against BoTorch's own, refit schedule,
+the acquisition optimiser."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import torch
 from metahpo import CategoricalParam, FloatParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
 from metahpo._acqf import log_expected_improvement
 from metahpo._mtgp import TargetPosterior, fit_gp
+from metahpo._optim import optimize_acquisition
 
 SPACE = SearchSpace({"a": FloatParam(0.0, 1.0), "b": FloatParam(0.0, 1.0), "c": CategoricalParam(("x", "y"))})
 
@@ -80,3 +82,20 @@ def test_hyperparameters_are_reoptimised_on_a_schedule() -> None:
     # every suggestion below 20 results (18, 19); then only once the history has grown by 10% since
     # the last optimisation (19 -> 21 -> 24)
     assert flags == [True, True, False, True, False, False, True, False]
+
+
+def test_local_search_reaches_the_acquisition_maximum_between_grid_points() -> None:
+    space = SearchSpace({f"x{i}": FloatParam(0.0, 1.0) for i in range(6)})
+    peak = torch.tensor([0.37, 0.81, 0.13, 0.55, 0.92, 0.26], dtype=torch.float64)
+
+    class Bowl:
+        device = torch.device("cpu")
+
+        def __call__(self, X: torch.Tensor) -> torch.Tensor:
+            return -((X - peak) ** 2).sum(-1)
+
+    x, value = optimize_acquisition(
+        Bowl(), space, incumbents=np.empty((0, 6)), exclude=np.empty((0, 6)), seed=0, n_candidates=64
+    )
+    np.testing.assert_allclose(x, peak.numpy(), atol=1e-4)
+    assert value == pytest.approx(0.0, abs=1e-7)
