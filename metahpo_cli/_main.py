@@ -75,6 +75,9 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("--test-tasks", type=int, default=None, help="held-out tasks per problem (default 5)")
     bench.add_argument("--prior-tasks", type=int, default=None, help="prior studies per problem (default 30)")
     bench.add_argument("--prior-trials", type=int, default=None, help="trials per prior study (default 100)")
+    bench.add_argument(
+        "--split-seed", type=int, default=None, help="seed of the held-out / prior task split (default 0)"
+    )
     for name, helptext in (
         ("train", "meta-train the neural surrogate on prior studies and cache it"),
         ("info", "list the prior studies of a storage and how they align with a study"),
@@ -222,13 +225,21 @@ def _bench(args: argparse.Namespace) -> int:
             ("test_tasks", args.test_tasks),
             ("prior_tasks", args.prior_tasks),
             ("prior_trials", args.prior_trials),
+            ("split_seed", args.split_seed),
         )
         if v is not None
     }
-    for field in ("seeds", "budget", "test_tasks", "prior_tasks", "prior_trials"):
-        if field in changes and changes[field] < 1:
+    for field, low in (
+        ("seeds", 1),
+        ("budget", 1),
+        ("test_tasks", 1),
+        ("prior_tasks", 0),
+        ("prior_trials", 1),
+        ("split_seed", 0),
+    ):
+        if field in changes and changes[field] < low:
             print(
-                f"metahpo bench: --{field.replace('_', '-')} must be >= 1 (got {changes[field]})",
+                f"metahpo bench: --{field.replace('_', '-')} must be >= {low} (got {changes[field]})",
                 file=sys.stderr,
             )
             return 2

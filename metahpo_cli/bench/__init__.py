@@ -6,6 +6,24 @@ Optuna storage), :func:`run_one` (one optimisation run).
 """
 
 from metahpo_cli.bench._problems import Problem, load_problem
-from metahpo_cli.bench._runner import METHODS, BenchConfig, build_priors, run_bench, run_one
+from metahpo_cli.bench._runner import (
+    METHODS,
+    BenchConfig,
+    build_priors,
+    format_report,
+    run_bench,
+    run_one,
+    summarise,
+)
 
-__all__ = ["METHODS", "BenchConfig", "Problem", "build_priors", "load_problem", "run_bench", "run_one"]
+__all__ = [
+    "METHODS",
+    "BenchConfig",
+    "Problem",
+    "build_priors",
+    "format_report",
+    "load_problem",
+    "run_bench",
+    "run_one",
+    "summarise",
+]

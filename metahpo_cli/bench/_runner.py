@@ -251,7 +251,7 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
         order = np.random.default_rng(cfg.split_seed).permutation(len(problem.tasks))
         test = [problem.tasks[i] for i in order[: cfg.test_tasks]]
         prior = [problem.tasks[i] for i in order[cfg.test_tasks : cfg.test_tasks + cfg.prior_tasks]]
-        storage = f"sqlite:///{(out_dir / f'kb-{pname}.db').resolve()}"
+        storage = f"sqlite:///{(out_dir / f'kb-{pname}-split{cfg.split_seed}.db').resolve()}"
         t0 = time.perf_counter()
         build_priors(problem, prior, storage, cfg.prior_trials, cfg.split_seed)
         runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {} for m in cfg.methods}
@@ -350,7 +350,24 @@ def summarise(
         if "gp" in methods and budget >= 50:
             worse = regret["meta"][:, 49] > regret["gp"][:, 49] + 0.01
             out["meta_worse_than_gp_at_50"] = float(worse.mean())
+    if "gp" in methods:
+        out["vs_gp"] = {m: _versus_gp(regret[m], regret["gp"]) for m in methods if m.startswith("meta")}
     return out
+
+
+def _versus_gp(meta: np.ndarray, gp: np.ndarray) -> dict[str, Any]:
+    """The transfer targets of one meta-learning method against GPSampler (issue "transfer that
+    keeps winning"), from ``(pairs, budget)`` regret curves on the same (task, seed) pairs."""
+    budget = gp.shape[1]
+    m_mean, g_mean = meta.mean(axis=0), gp.mean(axis=0)
+    hit = np.flatnonzero(m_mean <= g_mean[-1] + 1e-12)
+    at50 = min(50, budget) - 1
+    return {
+        "trials_to_gp_final": int(hit[0]) + 1 if hit.size else None,
+        "worse_than_gp_at_budgets": [int(b) + 1 for b in np.flatnonzero(m_mean > g_mean + 1e-12)],
+        "pairs_worse_at_50": float((meta[:, at50] > gp[:, at50] + 0.01).mean()),
+        "at10_le_gp_at_50": bool(budget >= 10 and m_mean[min(10, budget) - 1] <= g_mean[at50] + 1e-12),
+    }
 
 
 def format_report(pname: str, s: dict[str, Any], n_prior: int, cfg: BenchConfig) -> list[str]:
@@ -385,7 +402,33 @@ def format_report(pname: str, s: dict[str, Any], n_prior: int, cfg: BenchConfig)
     extras = [(k, v) for k, v in s.items() if k.startswith("meta_")]
     if extras:
         lines += [""] + [f"- {k}: {v}" for k, v in extras]
+    if s.get("vs_gp"):
+        lines += [
+            "",
+            "against GPSampler (same pairs): budgets where the mean regret is worse, pairs worse at 50 "
+            "by > 0.01, trials to reach GP's final mean regret, regret@10 <= GP's @50",
+            "",
+            "| method | worse at budgets | pairs worse @50 | trials to GP final | @10 <= GP@50 |",
+            "|---|---|---:|---:|---|",
+        ]
+        for m, v in s["vs_gp"].items():
+            worse = _ranges(v["worse_than_gp_at_budgets"]) or "none"
+            lines.append(
+                f"| {m} | {worse} | {v['pairs_worse_at_50']:.0%} | {v['trials_to_gp_final'] or 'never'} "
+                f"| {'yes' if v['at10_le_gp_at_50'] else 'no'} |"
+            )
     return lines
+
+
+def _ranges(xs: Sequence[int]) -> str:
+    """[1, 2, 3, 7] -> "1-3, 7"."""
+    out: list[str] = []
+    for x in xs:
+        if out and out[-1].split("-")[-1] == str(x - 1):
+            out[-1] = f"{out[-1].split('-')[0]}-{x}"
+        else:
+            out.append(str(x))
+    return ", ".join(out)
 
 
 def _plot(pname: str, s: dict[str, Any], path: Path) -> None:
