@@ -13,8 +13,10 @@ and after a clash with an earlier trial one more, so the two never take the same
 
 from __future__ import annotations
 
+import datetime
 import json
-from collections.abc import Mapping
+import statistics
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from optuna.trial import FrozenTrial, TrialState
@@ -24,10 +26,36 @@ from optuna_meta import _compat
 if TYPE_CHECKING:
     from optuna.study import Study
 
-__all__ = ["RELATIVE_KEY", "clash", "pending", "read_attr", "same_configuration", "set_attr"]
+__all__ = [
+    "RELATIVE_KEY",
+    "clash",
+    "pending",
+    "read_attr",
+    "running_trials",
+    "same_configuration",
+    "set_attr",
+]
 
 RELATIVE_KEY = "metahpo:relative_params"
 _SYSTEM_ATTR_MAX = 2045  # RDB storage's limit for one system attribute value
+# A running trial older than this (and than 10 times the median duration of finished trials) is
+# taken to belong to a crashed worker: it stops counting as pending and as a claim.  Optuna's own
+# remedy, a storage with heartbeats (``heartbeat_interval``), marks such trials FAIL by itself.
+_STALE_AFTER = datetime.timedelta(hours=1)
+
+
+def running_trials(study: Study, now: datetime.datetime | None = None) -> list[FrozenTrial]:
+    """The running trials that are not stale at ``now`` (default: the current time; see
+    ``_STALE_AFTER``)."""
+    running = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    if not running:
+        return running
+    done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    seconds = [t.duration.total_seconds() for t in done if t.duration is not None]
+    typical = datetime.timedelta(seconds=10 * statistics.median(seconds)) if seconds else _STALE_AFTER
+    limit = max(_STALE_AFTER, typical)
+    now = now or datetime.datetime.now()
+    return [t for t in running if t.datetime_start is None or now - t.datetime_start <= limit]
 
 
 def set_attr(study: Study, trial: FrozenTrial, key: str, value: str) -> None:
@@ -70,7 +98,7 @@ def pending(
     their configuration right now)."""
     out = []
     n_unknown_earlier = 0
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+    for t in running_trials(study):
         if t.number == trial.number:
             continue
         params = dict(t.params)
@@ -90,7 +118,11 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
     for a running one its recorded claim; see :func:`same_configuration`), or None."""
     if not params:
         return None
-    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING, TrialState.COMPLETE)):
+    others: Sequence[FrozenTrial] = [
+        *running_trials(study),
+        *study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+    ]
+    for t in others:
         if t.number == trial.number:
             continue
         other = dict(t.params)

@@ -175,3 +175,24 @@ def test_a_row_that_leaves_parameters_unset_matches_any_value_of_them() -> None:
     assert is_row_of(np.array([0.2, 0.9, 1.0]), X)  # differs only where the trial set nothing
     assert not is_row_of(np.array([0.3, 0.9, 1.0]), X)
     assert not is_row_of(np.array([0.3, 0.9, 0.0]), X[1:])  # a row that knows nothing matches nothing
+
+
+def test_nearest_neighbours_of_1000_trials_in_a_100000_trial_study_stay_small() -> None:
+    import tracemalloc
+
+    from metahpo._portfolio import knn_predict
+    from metahpo._prior import AlignedStudy
+
+    rng = np.random.default_rng(0)
+    study = AlignedStudy("big", rng.random((100_000, 7)), rng.normal(size=100_000), 1.0)
+    X = rng.random((1_000, 7))
+    tracemalloc.start()
+    try:
+        got = knn_predict(study, X)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 200 * 2**20  # at once it would be 1,000 x 100,000 x 7 doubles, 5.6 GB
+    some = rng.choice(1_000, size=5, replace=False)
+    exact = [study.z[np.argmin(((study.X - X[i]) ** 2).sum(axis=1))] for i in some]
+    np.testing.assert_array_equal(got[some], exact)

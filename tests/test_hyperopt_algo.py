@@ -186,3 +186,29 @@ def test_a_space_it_cannot_read_falls_back_to_random_search(monkeypatch: pytest.
     monkeypatch.setattr(hyperopt_meta._algo, "labels_of", boom)
     trials = _run(MetaAlgo().suggest, n=4)
     assert len(trials.trials) == 4
+
+
+def test_asynchronous_driver_with_new_and_running_docs(caplog: pytest.LogCaptureFixture) -> None:
+    """As SparkTrials / MongoTrials call it: from the driver, while earlier docs are still NEW or
+    RUNNING (no result yet); they are pending points, never crash the call, never repeated."""
+    from hyperopt import JOB_STATE_RUNNING
+    from hyperopt.base import Domain
+
+    prior = _run(tpe.suggest, n=30, seed=3, fn=functools.partial(loss, shift=1.2))
+    algo = MetaAlgo(source_trials=[prior], n_startup_trials=2)
+    trials = _run(algo.suggest, n=6)
+    domain = Domain(loss, SPACE)
+    with caplog.at_level("WARNING", logger="hyperopt.metahpo"):
+        for step in range(4):
+            ids = trials.new_trial_ids(2)
+            docs = algo.suggest(ids, domain, trials, seed=100 + step)
+            assert [d["tid"] for d in docs] == ids
+            trials.insert_trial_docs(docs)
+            trials.refresh()
+            trials.trials[-1]["state"] = JOB_STATE_RUNNING  # one started, one still queued
+            trials.refresh()
+    assert not caplog.records  # the model served every call: no fallback
+    configs = [
+        tuple(sorted((k, round(float(v[0]), 12)) for k, v in d["misc"]["vals"].items() if v)) for d in trials.trials
+    ]
+    assert len(set(configs)) == len(configs)

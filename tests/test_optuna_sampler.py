@@ -280,3 +280,22 @@ def test_a_partially_enqueued_first_trial_records_what_it_evaluates() -> None:
     assert trial.params["c"] == "a"
     claim = json.loads(trial.system_attrs["metahpo:relative_params"])
     assert claim == trial.params  # other workers see what was evaluated, not another portfolio row
+
+
+def test_a_crashed_workers_running_trial_stops_counting_after_a_while() -> None:
+    import datetime
+
+    from optuna_meta import _claims
+
+    prior = make_prior(None, "p", 1.0, n=20)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0))
+    study.optimize(quadratic(1.0), n_trials=3)
+    crashed = study.ask()  # a worker took this trial and died
+    crashed.suggest_float("x", -5, 5)
+    fresh = study.ask()
+    frozen = study.trials[fresh.number]
+    assert [t.number for t in _claims.running_trials(study)] == [crashed.number, fresh.number]
+    pending, _ = _claims.pending(study, frozen, {})
+    assert len(pending) == 1  # the crashed one is still within its time
+    later = datetime.datetime.now() + datetime.timedelta(hours=2)
+    assert _claims.running_trials(study, now=later) == []  # both are older than an hour by then
