@@ -23,7 +23,10 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from metahpo import Direction, SearchSpace
 
 __all__ = ["main"]
 
@@ -89,7 +92,18 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--study-pattern", default="*", help="shell pattern over study names (default: *)")
         if name == "train":
             cmd.add_argument("--out", required=True, help="model file to write (.pt)")
-            cmd.add_argument("--direction", choices=("minimize", "maximize"), default="minimize")
+            cmd.add_argument(
+                "--study",
+                default=None,
+                help="a study of --storage to train for: its search space and direction (the file "
+                "MetaSampler(surrogate_cache=...) then finds for it); default: the priors' merged space",
+            )
+            cmd.add_argument(
+                "--direction",
+                choices=("minimize", "maximize"),
+                default=None,
+                help="without --study (default: minimize)",
+            )
             cmd.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
             cmd.add_argument("--force", action="store_true", help="retrain even if --out is up to date")
         else:
@@ -113,15 +127,29 @@ def _train(args: argparse.Namespace) -> int:
     if not str(args.out).endswith(".pt"):
         print(f"metahpo train: --out must be a .pt file (got {args.out!r})", file=sys.stderr)
         return 2
-    priors = _load_priors(args)
-    space = prior_space(priors)
-    if space is None:
+    space: SearchSpace | None
+    direction: Direction = args.direction or "minimize"
+    if args.study:
+        if not args.storage:
+            print("metahpo train: --study needs --storage (an Optuna storage)", file=sys.stderr)
+            return 2
+        found = _target_space(args.storage, args.study)
+        if found is None:
+            msg = f"--study {args.study!r} not found or without finished trials"
+            print(f"metahpo train: {msg}", file=sys.stderr)
+            return 2
+        space, direction = found
+        priors = _load_priors(args, exclude=[args.study])
+    else:
+        priors = _load_priors(args)
+        space = prior_space(priors)
+    if space is None or not priors:
         print("metahpo train: no prior study with trials and a known space matches", file=sys.stderr)
         return 2
     engine = MetaEngine(
         priors, EngineConfig(surrogate="neural", surrogate_cache=args.out, device=args.device)
     )
-    report = engine.alignment(space, args.direction)
+    report = engine.alignment(space, direction)
     print(f"priors: {report.summary()}")
     print(f"space: {', '.join(space.params)} ({space.n_features} encoded features)")
     bar = _epoch_bar()
@@ -138,7 +166,7 @@ def _train(args: argparse.Namespace) -> int:
         (bar.write if bar is not None else print)(line)
 
     try:
-        training = engine.train_neural(space, args.direction, on_epoch=on_epoch, force=args.force)
+        training = engine.train_neural(space, direction, on_epoch=on_epoch, force=args.force)
     except KeyboardInterrupt:
         print("metahpo train: interrupted; the cache file was not changed", file=sys.stderr)
         return 130
@@ -157,6 +185,24 @@ def _train(args: argparse.Namespace) -> int:
         f"{min(r['val_nll'] for r in result.history):.4f}, {result.seconds:.1f} s on {result.device}"
     )
     return 0
+
+
+def _target_space(storage: str, name: str) -> tuple[SearchSpace, Direction] | None:
+    """The search space MetaSampler models for study ``name`` (its relative search space) and
+    the study's direction, or None when the study is missing or has no finished trial."""
+    import optuna
+
+    from optuna_meta import MetaSampler, to_search_space
+
+    try:
+        study = optuna.load_study(study_name=name, storage=storage)
+    except KeyError:
+        return None
+    dists = MetaSampler(source_studies=[]).infer_relative_search_space(study, None)  # type: ignore[arg-type]
+    if not dists or len(study.directions) != 1:
+        return None
+    maximize = study.direction == optuna.study.StudyDirection.MAXIMIZE
+    return to_search_space(dists), ("maximize" if maximize else "minimize")
 
 
 def _epoch_bar() -> Any:

@@ -148,11 +148,12 @@ class MetaEngine:
         force: bool = False,
     ) -> _neural_surrogate.NeuralTraining:
         """Load the neural surrogate for ``space`` from the cache, or train and cache it (what
-        ``metahpo train`` runs; a suggestion does the same lazily on first use)."""
+        ``metahpo train`` runs: it writes the ``surrogate_cache`` file it was given; a suggestion
+        does the same lazily on first use, but never overwrites a user's ``.pt`` file)."""
         st = self._state(space, direction)
         require(bool(st.aligned), "priors", "no prior study aligns with this space", len(self.priors))
         device, _ = resolve_device(self._device())
-        return self._neural(st).train(device, on_epoch=on_epoch, force=force)
+        return self._neural(st).train(device, on_epoch=on_epoch, force=force, replace_file=True)
 
     def suggest(
         self,

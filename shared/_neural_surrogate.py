@@ -90,16 +90,32 @@ class NeuralSurrogate:
         *,
         on_epoch: Callable[[dict[str, float]], None] | None = None,
         force: bool = False,
+        replace_file: bool = False,
     ) -> NeuralTraining:
-        """Load the model from the cache, or train and cache it (``force``: always train)."""
+        """Load the model from the cache, or train and cache it (``force``: always train).
+
+        A ``surrogate_cache`` that names a ``.pt`` file (the user's, e.g. from ``metahpo train``)
+        is never overwritten unless ``replace_file``: when it holds another model, the model for
+        this study is trained into the default cache folder and the file is left as it is."""
         cfg = NeuralConfig()
         digest = cache.fingerprint(self._space, self._direction, self._aligned, cfg)
         path = cache.cache_path(self._config.surrogate_cache, digest)
         result, reason = (None, "missing") if force else cache.load_cached(path, digest)
+        notes: list[str] = []
+        users_file = str(self._config.surrogate_cache or "").endswith(".pt")
+        if result is None and reason != "missing" and users_file and not replace_file:
+            kept = path
+            path = cache.cache_path(None, digest)
+            notes.append(
+                f"neural surrogate file {kept} is {reason}; it is left as it is and the model for "
+                f"this study is cached at {path}"
+            )
+            result, reason = cache.load_cached(path, digest)
         if result is not None:
             self._result = result
-            return NeuralTraining(result, str(path), trained=False, warnings=[])
-        notes = [] if reason == "missing" else [f"neural surrogate cache {path} is {reason}; retraining it"]
+            return NeuralTraining(result, str(path), trained=False, warnings=notes)
+        if reason != "missing":
+            notes.append(f"neural surrogate cache {path} is {reason}; retraining it")
         with cache.TrainingLock(path) as lock:
             if not lock.acquired:
                 return NeuralTraining(None, str(path), trained=False, warnings=notes)

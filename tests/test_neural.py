@@ -174,9 +174,10 @@ def test_sampler_trains_once_caches_and_other_workers_wait_on_the_gp(
     assert any("another process is training" in r.getMessage() for r in metahpo_log.records)
 
 
-def test_a_corrupt_cache_file_is_reported_and_replaced(
-    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
+def test_a_corrupt_model_file_is_reported_and_left_alone(
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(tmp_path / "cache"))
     prior = make_prior(None, "prior", 1.0, n=30)
     model = tmp_path / "model.pt"
     model.write_bytes(b"not a model")
@@ -184,9 +185,25 @@ def test_a_corrupt_cache_file_is_reported_and_replaced(
         sampler=MetaSampler(source_studies=[prior], seed=0, surrogate="neural", surrogate_cache=str(model))
     )
     study.optimize(quadratic(1.0), n_trials=5)
-    assert any("is corrupt" in r.getMessage() and "retraining" in r.getMessage() for r in metahpo_log.records)
+    assert any("is corrupt" in r.getMessage() and "left as it is" in r.getMessage() for r in metahpo_log.records)
     assert study.trials[-1].system_attrs["metahpo:phase"] == "neural"
-    assert load_cached(model, "x")[1].startswith("stale")  # a real model file now
+    assert model.read_bytes() == b"not a model"  # the user's file is never overwritten
+    assert len(list((tmp_path / "cache").glob("dkgp-*.pt"))) == 1
+
+
+def test_a_corrupt_cache_file_in_the_cache_folder_is_replaced(
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    prior = make_prior(None, "prior", 1.0, n=30)
+    folder = tmp_path / "cache"
+    sampler = MetaSampler(source_studies=[prior], seed=0, surrogate="neural", surrogate_cache=str(folder))
+    optuna.create_study(sampler=sampler).optimize(quadratic(1.0), n_trials=4)
+    (cached,) = folder.glob("dkgp-*.pt")
+    cached.write_bytes(b"truncated")
+    sampler = MetaSampler(source_studies=[prior], seed=0, surrogate="neural", surrogate_cache=str(folder))
+    optuna.create_study(sampler=sampler).optimize(quadratic(1.0), n_trials=4)
+    assert any("is corrupt" in r.getMessage() and "retraining" in r.getMessage() for r in metahpo_log.records)
+    assert load_cached(cached, "x")[1].startswith("stale")  # a real model file again
 
 
 def test_auto_picks_the_neural_surrogate_for_large_knowledge_bases() -> None:
