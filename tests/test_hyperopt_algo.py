@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +39,17 @@ def loss(cfg: dict, shift: float = 1.0) -> float:
         + pen
         + (0.0 if cfg["act"] == "tanh" else 0.3)
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_fallback(request: pytest.FixtureRequest, caplog: pytest.LogCaptureFixture) -> Iterator[None]:
+    """Every test here fails if the model fell back (``_one`` catches every error to keep fmin
+    going, so a broken model would otherwise pass as random search), unless it expects one."""
+    with caplog.at_level("WARNING", logger="hyperopt.metahpo"):
+        yield
+    if "expects_fallback" not in request.keywords:
+        fell = [r.getMessage() for r in caplog.records if "could not use its model" in r.getMessage()]
+        assert not fell
 
 
 def _run(algo, n: int = 8, seed: int = 0, fn=loss) -> Trials:  # type: ignore[no-untyped-def]
@@ -177,6 +189,7 @@ def test_hyperopt_standard_domains(name: str) -> None:
     assert all(np.isfinite(trials.losses()))
 
 
+@pytest.mark.expects_fallback
 def test_a_space_it_cannot_read_falls_back_to_random_search(monkeypatch: pytest.MonkeyPatch) -> None:
     import hyperopt_meta._algo
 

@@ -154,10 +154,14 @@ def test_non_finite_values_and_failed_trials_do_not_break_the_model() -> None:
     assert study.trials[-1].system_attrs["metahpo:phase"] == "gp"
 
 
-def test_multi_objective_studies_use_the_independent_sampler() -> None:
+def test_multi_objective_studies_use_the_independent_sampler(metahpo_log: pytest.LogCaptureFixture) -> None:
     study = optuna.create_study(directions=["minimize", "maximize"], sampler=MetaSampler(seed=0))
     study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=5)
     assert len(study.trials) == 5
+    assert all("metahpo:phase" not in t.system_attrs for t in study.trials)  # the model never ran
+    assert len({t.params["x"] for t in study.trials}) == 5
+    said = [r.getMessage() for r in metahpo_log.records if "multi-objective" in r.getMessage()]
+    assert len(said) == 1  # said once, not per trial
 
 
 def test_parallel_threads_do_not_duplicate_suggestions() -> None:

@@ -114,6 +114,9 @@ def test_copula_is_monotone_centred_and_bounded(values: list[float]) -> None:
     order = np.argsort(v, kind="stable")
     assert np.all(np.diff(z[order]) >= -1e-12)
     np.testing.assert_allclose(copula_scores(v, "minimize"), -z, atol=1e-12)
+    from scipy.special import ndtri
+
+    assert np.all(np.abs(z) <= ndtri(1.0 - 0.5 / v.size) + 1e-12)  # bounded by the extreme rank
 
 
 def test_copula_rejects_non_finite_values() -> None:
