@@ -34,17 +34,14 @@ from metahpo._mtgp import GPSurrogate
 from metahpo._optim import is_row_of, optimize_acquisition
 from metahpo._portfolio import greedy_portfolio
 from metahpo._prior import AlignedStudy, AlignmentReport, Direction, PriorStudy, align_studies, copula_scores
-from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device
+from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device, seeded
 from metahpo._space import SearchSpace
 from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
 from metahpo._validation import require
 
 if TYPE_CHECKING:
-    import torch
-
     from metahpo import _neural_surrogate
 else:
-    torch = LazyImport("torch")
     _neural_surrogate = LazyImport("metahpo._neural_surrogate")
 
 __all__ = ["MetaEngine", "Phase", "Suggestion"]
@@ -269,8 +266,7 @@ class MetaEngine:
             seed=call.seed,
             device=device,
         )
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(call.seed)
+        with seeded(call.seed):
             fitted = self._fit(st, data, notes)
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 
 from metahpo._linalg import robust_cholesky
+from metahpo._runtime import seeded
 from metahpo._validation import require
 
 __all__ = ["AdaptedPredictor", "DeepKernelGP", "NeuralConfig", "TrainResult", "meta_train"]
@@ -177,8 +178,7 @@ def meta_train(
         (X[: cfg.batch_points * 2], z[: cfg.batch_points * 2])
         for X, z in (tensors[i] for i in (val_idx if n_val else train_idx))
     ]
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+    with seeded(seed):
         model = DeepKernelGP(n_features, cfg.hidden, cfg.features).to(**kw)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     best = math.inf
@@ -249,8 +249,7 @@ class AdaptedPredictor:
         X = torch.as_tensor(X_obs, **kw)  # (n, F)
         z = torch.as_tensor(z_obs, **kw)  # (n,)
         if X.shape[0] >= 2 and cfg.adapt_steps > 0:
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
+            with seeded(seed):
                 opt = torch.optim.Adam(model.parameters(), lr=cfg.adapt_lr)
                 for _ in range(cfg.adapt_steps):
                     opt.zero_grad()

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 else:
     torch = LazyImport("torch")
 
-__all__ = ["is_cuda_oom", "limit_threads", "resolve_device", "threads_for"]
+__all__ = ["is_cuda_oom", "limit_threads", "resolve_device", "seeded", "threads_for"]
 
 # Below this many training points one thread is faster than two on small GP algebra (10-25x
 # spikes with 2 threads on 2 cores); around 1,000 points two threads are 1.5-2x faster.
@@ -60,3 +60,14 @@ def resolve_device(device: str) -> tuple[torch.device, str | None]:
 def is_cuda_oom(error: BaseException) -> bool:
     """Whether ``error`` is a CUDA out-of-memory error."""
     return type(error).__name__ == "OutOfMemoryError" or "CUDA out of memory" in str(error)
+
+
+@contextmanager
+def seeded(seed: int) -> Iterator[None]:
+    """Run with torch's generators seeded by ``seed`` and give the caller's states back afterwards:
+    the CPU generator and, where CUDA is initialised, every CUDA device's (``torch.manual_seed``
+    seeds those too, so they are saved and restored as well)."""
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []  # type: ignore[no-untyped-call]
+    with torch.random.fork_rng(devices=devices):
+        torch.manual_seed(seed)
+        yield

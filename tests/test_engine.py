@@ -196,3 +196,18 @@ def test_nearest_neighbours_of_1000_trials_in_a_100000_trial_study_stay_small() 
     some = rng.choice(1_000, size=5, replace=False)
     exact = [study.z[np.argmin(((study.X - X[i]) ** 2).sum(axis=1))] for i in some]
     np.testing.assert_array_equal(got[some], exact)
+
+
+def test_a_suggestion_leaves_the_callers_torch_generator_and_threads_as_they_were() -> None:
+    import torch
+
+    engine = MetaEngine(PRIORS, EngineConfig(n_startup_trials=2))
+    cfgs = SPACE.decode(np.random.default_rng(3).random((4, SPACE.n_features)))
+    threads = torch.get_num_threads()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    s = engine.suggest(SPACE, "minimize", cfgs, [f(c, 1.0) for c in cfgs], seed=0)
+    assert s.phase == "mtgp"
+    assert torch.equal(torch.rand(3), expected)
+    assert torch.get_num_threads() == threads
