@@ -128,3 +128,16 @@ def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "--data (or $METAHPO_BENCH_DATA)" in capsys.readouterr().err
     assert main(["bench", "--data", str(DATA), "--out", str(tmp_path), "--methods", "magic"]) == 2
     assert "--methods must be among" in capsys.readouterr().err
+
+
+def test_the_comparison_with_gpsampler_counts_budgets_pairs_and_trials() -> None:
+    from metahpo_cli.bench._runner import _versus_gp
+
+    gp = np.array([[0.5, 0.4, 0.3, 0.2], [0.5, 0.4, 0.3, 0.2]])
+    meta = np.array([[0.3, 0.3, 0.3, 0.1], [0.3, 0.5, 0.35, 0.3]])  # mean 0.3 0.4 0.325 0.2
+    v = _versus_gp(meta, gp)
+    assert v["at"] == 4  # the whole budget when it is shorter than 50
+    assert v["worse_than_gp_at_budgets"] == [3]
+    assert v["pairs_worse_at"] == 0.5  # the second pair ends 0.1 worse
+    assert v["trials_to_gp_final"] == 4
+    assert v["at10_le_gp_at"] is False  # no budget of 10 to compare
