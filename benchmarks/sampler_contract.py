@@ -4,7 +4,8 @@ Prints one table (case, MetaSampler, GPSampler, TPESampler), every figure measur
 
 * failing region: int ``x`` in 0..20, ``x <= 1`` raises, minimise ``x``, 20 trials, 4 start-up
   trials; with and without 5 prior studies (random search on the same objective, whose ``x <= 1``
-  trials failed): failed trials (median over seeds);
+  trials failed): failed trials (median over seeds); and a continuous one, ``x < 4`` of [0, 20]
+  raises, minimise ``x + y``, 30 trials (the optimum lies on the failure boundary);
 * conditional space: ``kind`` in {a, b}, ``a_k`` / ``b_k`` ints with 50 values under each branch,
   30 trials: trials that repeat an earlier effective configuration (active parameters only);
 * same-seed workers: two samplers with the same seed and no priors, on one storage, taking turns
@@ -53,6 +54,20 @@ def failures(make: SamplerFactory, seed: int, with_priors: bool) -> int:
     return sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
 
 
+def failing_continuous(trial: optuna.Trial) -> float:
+    x = trial.suggest_float("x", 0.0, 20.0)
+    y = trial.suggest_float("y", 0.0, 1.0)
+    if x < 4.0:
+        raise RuntimeError("diverged")
+    return x + y
+
+
+def continuous_failures(make: SamplerFactory, seed: int) -> int:
+    study = optuna.create_study(sampler=make(seed, []))
+    study.optimize(failing_continuous, n_trials=30, catch=(RuntimeError,))
+    return sum(t.state == optuna.trial.TrialState.FAIL for t in study.trials)
+
+
 def conditional(trial: optuna.Trial) -> float:
     kind = trial.suggest_categorical("kind", ["a", "b"])
     k = trial.suggest_int(f"{kind}_k", 0, 49)
@@ -94,6 +109,7 @@ def main() -> None:
     cases: dict[str, Callable[[SamplerFactory, int], int]] = {
         "failed trials of 20, failing region, no priors": lambda m, s: failures(m, s, False),
         "failed trials of 20, failing region, 5 priors that failed there": lambda m, s: failures(m, s, True),
+        "failed trials of 30, continuous failing region (x < 4 of [0, 20])": continuous_failures,
         "repeated effective configurations of 30, conditional space (50 per branch)": repeats,
         "rounds of 10 where two same-seed workers proposed the same configuration": same_seed_clashes,
     }

@@ -9,7 +9,7 @@ import math
 import os
 import threading
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import optuna
@@ -44,7 +44,13 @@ _logger = optuna.logging.get_logger("optuna.metahpo")
 
 _CLAIM_ATTEMPTS = 3  # suggestions per trial when concurrent workers pick the same configuration
 _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
-_History = tuple[list[dict[str, Any]], list[float], list[dict[str, Any]]]
+
+
+class _History(NamedTuple):
+    observed: list[dict[str, Any]]
+    values: list[float]
+    failed: list[dict[str, Any]]
+    pruned: list[dict[str, Any]]
 
 
 class MetaSampler(BaseSampler):
@@ -226,17 +232,18 @@ class MetaSampler(BaseSampler):
 
         def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion:
             seed = _call_seed(self._rng, trial.number)
-            observed, values, failed = self._history(study, space)
+            h = self._history(study, space)
             return engine.suggest(
                 space,
                 direction,
-                observed,
-                values,
+                h.observed,
+                h.values,
                 pending,
                 seed=seed,
                 fixed=fixed,
                 portfolio_offset=rows_to_leave,
-                failed=failed,
+                failed=h.failed,
+                pruned=h.pruned,
             )
 
         params = self._claim(study, trial, make)
@@ -275,7 +282,9 @@ class MetaSampler(BaseSampler):
                     seed=seed,
                     fixed=_fixed_params(trial, space),  # a partially enqueued trial keeps its values
                     portfolio_offset=rows_to_leave,
-                    failed=self._history(study, space)[2],  # a failed portfolio row is not served again
+                    # a portfolio row that failed or was pruned is not served again
+                    failed=(h := self._history(study, space)).failed,
+                    pruned=h.pruned,
                 )
                 return suggestion if suggestion.phase == "portfolio" else None
 
@@ -361,22 +370,25 @@ class MetaSampler(BaseSampler):
             return self._engine
 
     def _history(self, study: Study, space: SearchSpace) -> _History:
-        """The finished trials in ``space``'s terms: (observed, values, failed).  A trial that
-        failed, was pruned or returned a non-finite value is *failed*: never proposed again (the
-        model does not see it).  Parameters a trial did not set (inactive conditional ones) are
-        left out: the engine imputes them."""
-        observed, values, failed = [], [], []
+        """The finished trials in ``space``'s terms: observed configurations and their values,
+        failed ones (raised, or a non-finite value: never proposed again, and a feasibility model
+        learns where they happen) and pruned ones (never proposed again).  Parameters a trial did
+        not set (inactive conditional ones) are left out: the engine imputes them."""
+        h = _History([], [], [], [])
         for t in study.get_trials(deepcopy=False, states=_FINISHED):
             params = {n: t.params[n] for n in space.params if n in t.params}
             if not params:
                 continue
+            if t.state == TrialState.PRUNED:
+                h.pruned.append(params)
+                continue
             v = float(t.values[0]) if t.state == TrialState.COMPLETE and t.values is not None else math.nan
             if math.isfinite(v):
-                observed.append(params)
-                values.append(v)
+                h.observed.append(params)
+                h.values.append(v)
             else:
-                failed.append(params)
-        return observed, values, failed
+                h.failed.append(params)
+        return h
 
     def _record(self, study: Study, trial: FrozenTrial, suggestion: Suggestion) -> None:
         _claims.set_attr(study, trial, "metahpo:phase", suggestion.phase)

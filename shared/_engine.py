@@ -28,18 +28,21 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
+from metahpo._acqf import Acquisition, FeasibilityWeighted
 from metahpo._config import EngineConfig
 from metahpo._lazy import LazyImport
-from metahpo._mtgp import GPSurrogate
+from metahpo._mtgp import GPSurrogate, TargetPosterior, fit_gp
 from metahpo._optim import is_row_of, optimize_acquisition
 from metahpo._portfolio import greedy_portfolio
 from metahpo._prior import AlignedStudy, AlignmentReport, Direction, PriorStudy, align_studies, copula_scores
-from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device, seeded
+from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device, seeded, threads_for
 from metahpo._space import SearchSpace
 from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
 from metahpo._validation import require
 
 if TYPE_CHECKING:
+    import torch
+
     from metahpo import _neural_surrogate
 else:
     _neural_surrogate = LazyImport("metahpo._neural_surrogate")
@@ -75,6 +78,7 @@ class _Call:
     X_obs: np.ndarray  # (n, F)
     values: np.ndarray  # (n,)
     X_pend: np.ndarray  # (p, F)
+    X_fail: np.ndarray  # (f, F) configurations whose trial failed
     # (n + f + p, F) not to propose again: the observed and failed configurations with NaN where a
     # finished trial did not set a parameter (inactive: any value of it is the same configuration),
     # then the pending ones as encoded (their claims are complete)
@@ -164,6 +168,7 @@ class MetaEngine:
         fixed: Mapping[str, Any] | None = None,
         portfolio_offset: int = 0,
         failed: Sequence[Mapping[str, Any]] = (),
+        pruned: Sequence[Mapping[str, Any]] = (),
     ) -> Suggestion:
         """Propose one configuration of ``space``.
 
@@ -180,8 +185,11 @@ class MetaEngine:
             portfolio_offset: portfolio rows to leave to concurrent trials that started earlier
                 and whose configuration is not known yet (other processes): the suggestion is
                 the ``portfolio_offset``-th unused row, and past the portfolio's end no row.
-            failed: target configurations whose trial failed (raised, a non-finite value, pruned):
-                never proposed again (unless nothing else is left).
+            failed: target configurations whose trial failed (raised, or gave a non-finite
+                value): never proposed again (unless nothing else is left), and a feasibility model
+                learns where trials fail (the acquisition is weighted by the probability of success).
+            pruned: target configurations whose trial was pruned: never proposed again; not
+                modelled (a pruned trial was stopped for being unpromising, not for failing).
         """
         require(
             len(observed) == len(values),
@@ -195,8 +203,12 @@ class MetaEngine:
             X_obs=space.encode_partial(observed),
             values=np.asarray(values, dtype=float),
             X_pend=space.encode_partial(pending),
+            X_fail=space.encode_partial(failed),
             exclude=np.vstack(
-                [space.encode_partial([*observed, *failed], missing=np.nan), space.encode_partial(pending)]
+                [
+                    space.encode_partial([*observed, *failed, *pruned], missing=np.nan),
+                    space.encode_partial(pending),
+                ]
             ),
             seed=seed,
             fixed=space.fixed_features(fixed or {}),
@@ -268,9 +280,12 @@ class MetaEngine:
         )
         with seeded(call.seed):
             fitted = self._fit(st, data, notes)
+            acquisition: Acquisition = fitted.acquisition
+            if call.X_fail.shape[0] > 0:
+                acquisition = FeasibilityWeighted(acquisition, self._feasibility(call, device))
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(
-                    fitted.acquisition,
+                    acquisition,
                     call.space,
                     incumbents=fitted.incumbents,
                     exclude=call.exclude,
@@ -281,6 +296,14 @@ class MetaEngine:
         info.update(fitted.info)
         info.update({"log_acq": log_acq, "device": str(device)})
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
+
+    def _feasibility(self, call: _Call, device: torch.device) -> TargetPosterior:
+        """A GP on +1 (finished) / -1 (failed) labels of the target's trials."""
+        X = np.vstack([call.X_obs, call.X_fail])
+        y = np.concatenate([np.ones(call.X_obs.shape[0]), -np.ones(call.X_fail.shape[0])])
+        with limit_threads(threads_for(X.shape[0])):
+            fit = fit_gp([X], [y], device=device, warm_state=None, maxiter=self.config.fit_maxiter_cold)
+            return TargetPosterior(fit)
 
     def _fit(self, st: _SpaceState, data: TargetData, notes: list[str]) -> Fitted:
         """The neural surrogate when configured and available, else the GP."""
