@@ -34,7 +34,15 @@ from metahpo._lazy import LazyImport
 from metahpo._mtgp import GPSurrogate, TargetPosterior, fit_gp
 from metahpo._optim import is_row_of, optimize_acquisition
 from metahpo._portfolio import greedy_portfolio
-from metahpo._prior import AlignedStudy, AlignmentReport, Direction, PriorStudy, align_studies, copula_scores
+from metahpo._prior import (
+    AlignedStudy,
+    AlignmentReport,
+    Direction,
+    PriorStudy,
+    align_studies,
+    copula_scores,
+    standardised_scores,
+)
 from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device, seeded, threads_for
 from metahpo._space import SearchSpace
 from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
@@ -274,6 +282,7 @@ class MetaEngine:
         data = TargetData(
             X_obs=call.X_obs,
             z_obs=copula_scores(call.values, call.direction),
+            y_obs=standardised_scores(call.values, call.direction),
             X_pend=call.X_pend,
             seed=call.seed,
             device=device,

@@ -76,7 +76,7 @@ class NeuralSurrogate:
                 result, data.X_obs, data.z_obs, data.X_pend, device=data.device, seed=data.seed
             )
         return Fitted(
-            acquisition=LogEI(predictor, data.best_f),
+            acquisition=LogEI(predictor, float(data.z_obs.max())),
             incumbents=data.top(5),
             phase="neural",
             info=info,

@@ -41,6 +41,7 @@ __all__ = [
     "align_studies",
     "copula_scores",
     "prior_space",
+    "standardised_scores",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -189,6 +190,16 @@ def copula_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
     signed = -v if direction == "minimize" else v
     ranks = rankdata(signed, method="average") - 1.0  # 0 .. n-1, best is n-1
     return np.asarray(ndtri((ranks + 0.5) / v.size), dtype=float)
+
+
+def standardised_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
+    """Direction-aware standardisation: ``(n,)`` values -> ``(n,)`` scores with mean 0 and standard
+    deviation 1 (0 for a single or constant value), higher is better."""
+    v = np.asarray(values, dtype=float)
+    require(v.ndim == 1 and bool(np.all(np.isfinite(v))), "values", "must be a finite 1-d array", v.shape)
+    signed = -v if direction == "minimize" else v
+    sd = float(signed.std()) if v.size > 1 else 0.0
+    return (signed - signed.mean()) / sd if sd > 0 else np.zeros_like(signed)
 
 
 def _numeric(value: object) -> bool:

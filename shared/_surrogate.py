@@ -36,7 +36,11 @@ class TargetData:
 
     Attributes:
         X_obs: ``(n, F)`` finished configurations (``n >= 1``).
-        z_obs: ``(n,)`` their scale-free scores (Gaussian copula; higher is better).
+        z_obs: ``(n,)`` their scale-free scores (Gaussian copula; higher is better): what a model
+            shared with prior studies uses, since only ranks are comparable across studies.
+        y_obs: ``(n,)`` their values standardised (mean 0, standard deviation 1; higher is
+            better): what a model of the target alone uses, keeping how much better a value is
+            (as Optuna's GPSampler does).
         X_pend: ``(p, F)`` configurations being evaluated now.
         seed: the seed of this suggestion.
         device: where the tensors live.
@@ -44,13 +48,10 @@ class TargetData:
 
     X_obs: np.ndarray
     z_obs: np.ndarray
+    y_obs: np.ndarray
     X_pend: np.ndarray
     seed: int
     device: torch.device
-
-    @property
-    def best_f(self) -> float:
-        return float(self.z_obs.max())
 
     def top(self, k: int) -> np.ndarray:
         """``(min(k, n), F)``: the ``k`` best finished configurations, best first."""

@@ -122,3 +122,15 @@ def test_copula_is_monotone_centred_and_bounded(values: list[float]) -> None:
 def test_copula_rejects_non_finite_values() -> None:
     with pytest.raises(ValueError, match="values must be a finite 1-d array"):
         copula_scores(np.array([1.0, np.nan]), "minimize")
+
+
+def test_standardised_scores_keep_magnitudes_and_direction() -> None:
+    from metahpo._prior import standardised_scores
+
+    z = standardised_scores(np.array([1.0, 2.0, 10.0]), "minimize")
+    assert z.mean() == pytest.approx(0.0)
+    assert z.std() == pytest.approx(1.0)
+    assert z[0] > z[1] > z[2]  # lower is better when minimising
+    assert (z[0] - z[1]) < (z[1] - z[2])  # the outlier stays far away (a copula would space them evenly)
+    np.testing.assert_array_equal(standardised_scores(np.array([3.0, 3.0]), "maximize"), [0.0, 0.0])
+    np.testing.assert_array_equal(standardised_scores(np.array([3.0]), "maximize"), [0.0])
