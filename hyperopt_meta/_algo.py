@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from hyperopt import JOB_STATE_DONE, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK, rand
+from hyperopt import JOB_STATE_DONE, JOB_STATE_ERROR, JOB_STATE_NEW, JOB_STATE_RUNNING, STATUS_OK, rand
 from hyperopt.base import miscs_update_idxs_vals
 
 from hyperopt_meta._space import Label, active, labels_of, model_space
@@ -32,6 +32,7 @@ from metahpo import (
 )
 
 _logger = logging.getLogger("hyperopt.metahpo")
+_FINISHED = (JOB_STATE_DONE, JOB_STATE_ERROR)
 
 
 def _finite_loss(doc: dict[str, Any]) -> float | None:
@@ -195,17 +196,21 @@ class MetaAlgo:
         if not space.params:
             return stored
         try:
-            observed, values = [], []
+            observed, values, failed = [], [], []
             for doc in trials.trials:
-                loss = _finite_loss(doc)
                 vals = _stored(doc)
-                if loss is None or not all(k in vals for k in space.params):
+                if doc.get("state") not in _FINISHED or not all(k in vals for k in space.params):
                     continue
-                observed.append({k: labels[k].to_core(vals[k]) for k in space.params})
-                values.append(loss)
+                cfg = {k: labels[k].to_core(vals[k]) for k in space.params}
+                loss = _finite_loss(doc)
+                if loss is None:  # an error, a status other than ok, or a non-finite loss
+                    failed.append(cfg)
+                else:
+                    observed.append(cfg)
+                    values.append(loss)
             pend = [{k: labels[k].to_core(v) for k, v in p.items() if k in space.params} for p in pending]
             engine = self._get_engine(labels)
-            suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed)
+            suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed, failed=failed)
             for note in suggestion.warnings:
                 self._warn(f"note:{note}", f"MetaAlgo: {note}")
             for k, v in suggestion.params.items():

@@ -41,7 +41,8 @@ _SYSTEM_ATTR_MAX = 2045  # RDB storage's limit for one system attribute value
 # A running trial older than this (and than 10 times the median duration of finished trials) is
 # taken to belong to a crashed worker: it stops counting as pending and as a claim.  Optuna's own
 # remedy, a storage with heartbeats (``heartbeat_interval``), marks such trials FAIL by itself.
-_STALE_AFTER = datetime.timedelta(hours=1)
+# (A day at least: start times are the workers' local clocks, which may sit in other time zones.)
+_STALE_AFTER = datetime.timedelta(hours=24)
 
 
 def running_trials(study: Study, now: datetime.datetime | None = None) -> list[FrozenTrial]:

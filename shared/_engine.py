@@ -87,9 +87,10 @@ class _Call:
     values: np.ndarray  # (n,)
     X_pend: np.ndarray  # (p, F)
     X_fail: np.ndarray  # (f, F) configurations whose trial failed
-    # (n + f + p, F) not to propose again: the observed and failed configurations with NaN where a
-    # finished trial did not set a parameter (inactive: any value of it is the same configuration),
-    # then the pending ones as encoded (their claims are complete)
+    # not to propose again: the finished, failed and pruned configurations with NaN where the trial
+    # did not set a parameter (inactive: any value of it is the same configuration; a trial that
+    # failed before setting an active parameter therefore blocks every value of it), then the
+    # pending ones as encoded (their claims are complete)
     exclude: np.ndarray
     seed: int
     fixed: dict[int, float]  # encoded feature -> value
@@ -115,6 +116,7 @@ class _SpaceState:
     portfolio: np.ndarray  # (k, F)
     gp: GPSurrogate
     neural: _neural_surrogate.NeuralSurrogate | None = None
+    feasibility: dict[str, Any] | None = None  # hyper-parameters of the last feasibility fit
 
     @property
     def n_prior_trials(self) -> int:
@@ -291,7 +293,7 @@ class MetaEngine:
             fitted = self._fit(st, data, notes)
             acquisition: Acquisition = fitted.acquisition
             if call.X_fail.shape[0] > 0:
-                acquisition = FeasibilityWeighted(acquisition, self._feasibility(call, device))
+                acquisition = FeasibilityWeighted(acquisition, self._feasibility(st, call, device))
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(
                     acquisition,
@@ -306,12 +308,16 @@ class MetaEngine:
         info.update({"log_acq": log_acq, "device": str(device)})
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
 
-    def _feasibility(self, call: _Call, device: torch.device) -> TargetPosterior:
-        """A GP on +1 (finished) / -1 (failed) labels of the target's trials."""
+    def _feasibility(self, st: _SpaceState, call: _Call, device: torch.device) -> TargetPosterior:
+        """A GP on +1 (finished) / -1 (failed) labels of the target's trials, warm-started from its
+        previous fit."""
         X = np.vstack([call.X_obs, call.X_fail])
         y = np.concatenate([np.ones(call.X_obs.shape[0]), -np.ones(call.X_fail.shape[0])])
+        cfg = self.config
+        maxiter = cfg.fit_maxiter_cold if st.feasibility is None else cfg.fit_maxiter_warm
         with limit_threads(threads_for(X.shape[0])):
-            fit = fit_gp([X], [y], device=device, warm_state=None, maxiter=self.config.fit_maxiter_cold)
+            fit = fit_gp([X], [y], device=device, warm_state=st.feasibility, maxiter=maxiter)
+            st.feasibility = fit.state
             return TargetPosterior(fit)
 
     def _fit(self, st: _SpaceState, data: TargetData, notes: list[str]) -> Fitted:

@@ -11,7 +11,8 @@ Model
 ``MultiTaskGP`` (intrinsic coregionalisation: ``k((x, s), (x', t)) = k_x(x, x') * B[s, t]``) over
 ``[x, task]`` rows, with the target as task 0 and ``output_tasks=[0]`` so the posterior, the
 acquisition and its optimiser work on ``F`` columns.  Outcomes arrive already scale-free (Gaussian
-copula per task), so the model is built with ``outcome_transform=None``.  Without any prior task a
+copula per task; a target without prior tasks keeps its standardised values), so the model is
+built with ``outcome_transform=None``.  Without any prior task a
 ``SingleTaskGP`` is used.
 
 Schedule (:class:`GPSurrogate`)
@@ -186,8 +187,8 @@ class GPSurrogate:
         sources = self._select_sources(data.X_obs, data.z_obs)
         # With prior tasks every task is on the copula scale (only ranks compare across studies);
         # the target alone keeps its standardised values.  Ablation without priors (lcbench, 5 tasks
-        # x 2 seeds, regret@25/@50): copula 0.136/0.070, standardised 0.077/0.044, GPSampler
-        # 0.126/0.045; with priors the copula target was far better (lcbench @50 0.010 vs 0.106).
+        # x 2 seeds, regret@25/@50): copula 0.138/0.068, standardised 0.093/0.051, GPSampler
+        # 0.126/0.037; with priors the copula target was far better (lcbench @50 0.010 vs 0.106).
         target = data.z_obs if sources else data.y_obs
         best_f = float(target.max())
         X_tasks = [data.X_obs] + [X for X, _ in sources]

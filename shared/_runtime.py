@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -19,6 +20,7 @@ __all__ = ["is_cuda_oom", "limit_threads", "resolve_device", "seeded", "threads_
 # Below this many training points one thread is faster than two on small GP algebra (10-25x
 # spikes with 2 threads on 2 cores); around 1,000 points two threads are 1.5-2x faster.
 _ONE_THREAD_BELOW = 600
+_THREADS_LOCK = threading.RLock()
 
 
 def threads_for(n_points: int) -> int:
@@ -28,20 +30,25 @@ def threads_for(n_points: int) -> int:
 
 @contextmanager
 def limit_threads(n_threads: int = 1) -> Iterator[None]:
-    """Run torch (and OpenBLAS) with ``n_threads`` intra-op threads, restoring the caller's
-    setting afterwards."""
-    old = torch.get_num_threads()
-    old_env = os.environ.get("OPENBLAS_NUM_THREADS")
-    os.environ["OPENBLAS_NUM_THREADS"] = str(n_threads)
-    torch.set_num_threads(n_threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(old)
-        if old_env is None:
-            os.environ.pop("OPENBLAS_NUM_THREADS", None)
-        else:
-            os.environ["OPENBLAS_NUM_THREADS"] = old_env
+    """Run torch with ``n_threads`` intra-op threads, restoring the caller's setting afterwards.
+
+    torch's setting is process-wide: one module-level lock lets one suggestion at a time change
+    it (engines in several threads would otherwise restore each other's values).  The
+    ``OPENBLAS_NUM_THREADS`` variable is set for libraries loaded meanwhile (an OpenBLAS already
+    loaded keeps its own setting)."""
+    with _THREADS_LOCK:
+        old = torch.get_num_threads()
+        old_env = os.environ.get("OPENBLAS_NUM_THREADS")
+        os.environ["OPENBLAS_NUM_THREADS"] = str(n_threads)
+        torch.set_num_threads(n_threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(old)
+            if old_env is None:
+                os.environ.pop("OPENBLAS_NUM_THREADS", None)
+            else:
+                os.environ["OPENBLAS_NUM_THREADS"] = old_env
 
 
 def resolve_device(device: str) -> tuple[torch.device, str | None]:

@@ -8,7 +8,7 @@ suggestion and hands the acquisition to :func:`metahpo._optim.optimize_acquisiti
 looks inside a surrogate.
 
 Implementations: :class:`metahpo._mtgp.GPSurrogate` (multi-task GP over the most similar prior
-studies, a single-task GP without priors) and :class:`metahpo._neural.NeuralSurrogate` (deep-kernel
+studies, a single-task GP without priors) and :class:`metahpo._neural_surrogate.NeuralSurrogate` (deep-kernel
 GP meta-trained on every prior trial).  A new one (an ensemble, ...) goes beside them; see
 ARCHITECTURE.md.
 """
