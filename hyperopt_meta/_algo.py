@@ -58,18 +58,21 @@ def trials_to_prior(trials: Any, name: str, labels: dict[str, Label] | None = No
     With ``labels`` (the space the trials were run on), choice indices become option values, so
     the study aligns by value with studies of other frameworks; without, values are kept as stored.
     """
-    rows = []
+    rows, failed = [], []
     for doc in trials.trials:
-        loss = _finite_loss(doc)
-        if loss is None:
+        if doc.get("state") not in _FINISHED:
             continue
         stored = _stored(doc)
         params = {
             k: (labels[k].to_core(v) if labels is not None and k in labels else plain(v))
             for k, v in stored.items()
         }
-        rows.append(PriorTrial(params, (loss,)))
-    return PriorStudy(name, tuple(rows), ("minimize",), source="hyperopt")
+        loss = _finite_loss(doc)
+        if loss is not None:
+            rows.append(PriorTrial(params, (loss,)))
+        elif params:  # an error, a status other than ok, or a non-finite loss
+            failed.append(params)
+    return PriorStudy(name, tuple(rows), ("minimize",), source="hyperopt", failed=tuple(failed))
 
 
 def _read_trials(source: Any, index: int, labels: dict[str, Label]) -> list[PriorStudy]:
@@ -236,5 +239,7 @@ def record_trials(
         raise TypeError("knowledge_base must be a SQLAlchemy URL or a metahpo.KnowledgeBase (got None)")
     labels = labels_of(space)
     prior = trials_to_prior(trials, name, labels)
-    prior = PriorStudy(prior.name, prior.trials, prior.directions, model_space(labels), "hyperopt")
+    prior = PriorStudy(
+        prior.name, prior.trials, prior.directions, model_space(labels), "hyperopt", prior.failed
+    )
     return kb.add_study(prior, framework="hyperopt", replace=replace)

@@ -20,14 +20,24 @@ if TYPE_CHECKING:
 SourceSpec = Union["optuna.study.Study", str, Sequence[FrozenTrial], PriorStudy]
 
 
+_READ = (TrialState.COMPLETE, TrialState.FAIL)
+
+
 def _usable(t: FrozenTrial) -> bool:
     return t.state == TrialState.COMPLETE and t.values is not None
+
+
+def _failed(t: FrozenTrial) -> bool:
+    # A trial that failed after setting its parameters (one that raised before the first suggest
+    # says nothing about where trials fail).
+    return t.state == TrialState.FAIL and bool(t.params)
 
 
 def from_trials(
     name: str, trials: Sequence[FrozenTrial], directions: Sequence[str] | None, source: str
 ) -> PriorStudy:
-    """Finished Optuna trials -> a prior study (only COMPLETE trials are kept)."""
+    """Finished Optuna trials -> a prior study: COMPLETE trials with their values, and the
+    configurations of FAIL trials (for the feasibility model)."""
     done = [t for t in trials if _usable(t)]
     space = merged_space(t.distributions for t in done) if done else None
     return PriorStudy(
@@ -36,6 +46,7 @@ def from_trials(
         directions=tuple(d for d in directions) if directions is not None else None,  # type: ignore[misc]
         space=space,
         source=source,
+        failed=tuple(dict(t.params) for t in trials if _failed(t)),
     )
 
 
@@ -48,7 +59,8 @@ def load_prior_studies(
 ) -> list[PriorStudy]:
     """The studies of an Optuna storage (object or URL) whose name matches the shell pattern
     ``pattern``, except those named in ``exclude``, as :class:`metahpo.PriorStudy` (COMPLETE
-    trials only); what ``MetaSampler(source_studies=["URL::pattern"])`` reads."""
+    trials, and the configurations of FAIL trials); what
+    ``MetaSampler(source_studies=["URL::pattern"])`` reads."""
     label = storage if isinstance(storage, str) else type(storage).__name__
     if isinstance(storage, str):
         storage = optuna.storages.get_storage(storage)
@@ -57,7 +69,7 @@ def load_prior_studies(
         if s.study_name in exclude or not fnmatch.fnmatchcase(s.study_name, pattern):
             continue
         sid = storage.get_study_id_from_name(s.study_name)
-        trials = storage.get_all_trials(sid, deepcopy=False, states=(TrialState.COMPLETE,))
+        trials = storage.get_all_trials(sid, deepcopy=False, states=_READ)
         out.append(from_trials(s.study_name, trials, _direction_names(s.directions), str(label)))
     return out
 
@@ -91,7 +103,7 @@ def resolve(spec: Any, index: int) -> list[PriorStudy]:
         return [
             from_trials(
                 spec.study_name,
-                spec.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                spec.get_trials(deepcopy=False, states=_READ),
                 _direction_names(spec.directions),
                 "study",
             )

@@ -117,6 +117,8 @@ class _SpaceState:
     gp: GPSurrogate
     neural: _neural_surrogate.NeuralSurrogate | None = None
     feasibility: dict[str, Any] | None = None  # hyper-parameters of the last feasibility fit
+    # the prior studies' failure labels, one (X, +1/-1 labels) task each (see MetaEngine._feasibility)
+    failure_tasks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     @property
     def n_prior_trials(self) -> int:
@@ -292,7 +294,7 @@ class MetaEngine:
         with seeded(call.seed):
             fitted = self._fit(st, data, notes)
             acquisition: Acquisition = fitted.acquisition
-            if call.X_fail.shape[0] > 0:
+            if call.X_fail.shape[0] > 0 or (st.failure_tasks and self._has_priors(st)):
                 acquisition = FeasibilityWeighted(acquisition, self._feasibility(st, call, device))
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(
@@ -309,14 +311,19 @@ class MetaEngine:
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
 
     def _feasibility(self, st: _SpaceState, call: _Call, device: torch.device) -> TargetPosterior:
-        """A GP on +1 (finished) / -1 (failed) labels of the target's trials, warm-started from its
-        previous fit."""
+        """A GP on +1 (finished) / -1 (failed) labels, warm-started from its previous fit: the
+        target's trials, and as further tasks of a multi-task GP the prior studies that recorded
+        failures (so a region where the priors failed is avoided before the target fails there;
+        the task correlation is learnt, so priors that fail elsewhere lose their say)."""
         X = np.vstack([call.X_obs, call.X_fail])
         y = np.concatenate([np.ones(call.X_obs.shape[0]), -np.ones(call.X_fail.shape[0])])
+        tasks = st.failure_tasks if self._has_priors(st) else []
+        X_tasks = [X] + [Xt for Xt, _ in tasks]
+        y_tasks = [y] + [yt for _, yt in tasks]
         cfg = self.config
         maxiter = cfg.fit_maxiter_cold if st.feasibility is None else cfg.fit_maxiter_warm
-        with limit_threads(threads_for(X.shape[0])):
-            fit = fit_gp([X], [y], device=device, warm_state=st.feasibility, maxiter=maxiter)
+        with limit_threads(threads_for(sum(x.shape[0] for x in X_tasks))):
+            fit = fit_gp(X_tasks, y_tasks, device=device, warm_state=st.feasibility, maxiter=maxiter)
             st.feasibility = fit.state
             return TargetPosterior(fit)
 
@@ -350,7 +357,35 @@ class MetaEngine:
                 if portfolio.size:
                     portfolio = space.snap(portfolio)
                 st = _SpaceState(
-                    space, direction, aligned, report, portfolio, GPSurrogate(aligned, self.config)
+                    space,
+                    direction,
+                    aligned,
+                    report,
+                    portfolio,
+                    GPSurrogate(aligned, self.config),
+                    failure_tasks=_failure_tasks(aligned, self.config.max_source_studies),
                 )
                 self._states[key] = st
             return st
+
+
+_FAILURE_QUOTA = 128  # rows per prior task of the feasibility model, at most half of them failures
+
+
+def _failure_tasks(aligned: Sequence[AlignedStudy], max_tasks: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The prior studies that recorded failures as feasibility tasks: ``(X, labels)`` with +1 for
+    a finished and -1 for a failed configuration, at most ``max_tasks`` studies (the largest
+    overlap with the target first, then the most failures), each subsampled at random (fixed seed)
+    to ``_FAILURE_QUOTA`` rows of which at most half are failures."""
+    with_failures = [a for a in aligned if a.failures.shape[0] > 0]
+    with_failures.sort(key=lambda a: (-a.overlap, -a.failures.shape[0]))
+    rng = np.random.default_rng(0)
+    out = []
+    for a in with_failures[:max_tasks]:
+        fails, done = a.failures, a.X
+        n_fail = min(fails.shape[0], _FAILURE_QUOTA // 2)
+        n_done = min(done.shape[0], _FAILURE_QUOTA - n_fail)
+        fails = fails[np.sort(rng.choice(fails.shape[0], n_fail, replace=False))]
+        done = done[np.sort(rng.choice(done.shape[0], n_done, replace=False))]
+        out.append((np.vstack([done, fails]), np.concatenate([np.ones(n_done), -np.ones(n_fail)])))
+    return out

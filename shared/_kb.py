@@ -8,7 +8,7 @@ for a team.  Two tables, created on first use:
     ``space`` (JSON, may be null), ``created_at``.  ``(name, framework)`` is unique.
 ``metahpo_trials``
     ``id``, ``study_id``, ``number``, ``params`` (JSON object of external values), ``values``
-    (JSON list of floats).
+    (JSON list of floats; an empty list marks a configuration whose trial failed).
 
 A study is written in one transaction (it is there whole or not at all); replacing a study deletes
 and rewrites it in the same transaction, so readers never see half a study.
@@ -164,6 +164,14 @@ class KnowledgeBase:
                     "values": json.dumps([_json_value(v) for v in t.values]),
                 }
             )
+        for j, f in enumerate(study.failed):
+            rows.append(
+                {
+                    "number": len(study.trials) + j,
+                    "params": json.dumps({k: _json_value(v) for k, v in f.items()}),
+                    "values": "[]",
+                }
+            )
         with self._db().begin() as conn:
             old = conn.execute(
                 sa.select(self._studies.c.id).where(
@@ -221,19 +229,23 @@ class KnowledgeBase:
                     .order_by(self._trials.c.number)
                 ).all()
                 directions = json.loads(s.directions)
+                done: list[PriorTrial] = []
+                failed: list[dict[str, Any]] = []
+                for p, vals in trials:
+                    values = json.loads(vals)
+                    if values:
+                        nums = tuple(float("nan") if v is None else float(v) for v in values)
+                        done.append(PriorTrial(json.loads(p), nums))
+                    else:
+                        failed.append(json.loads(p))
                 out.append(
                     PriorStudy(
                         name=s.name,
-                        trials=tuple(
-                            PriorTrial(
-                                json.loads(p),
-                                tuple(float("nan") if v is None else float(v) for v in json.loads(vals)),
-                            )
-                            for p, vals in trials
-                        ),
+                        trials=tuple(done),
                         directions=tuple(directions) if directions else None,
                         space=space_from_json(json.loads(s.space)) if s.space else None,
                         source=self.url,
+                        failed=tuple(failed),
                     )
                 )
         return out

@@ -66,6 +66,9 @@ class PriorStudy:
             (for bare trial lists whose direction is not recorded).
         space: the study's declared search space, if known (used for reports only).
         source: where it came from (a storage URL, ``"memory"``, ...).
+        failed: the configurations (external parameter values) whose trial failed: raised, or
+            gave no finite objective.  They teach the target's feasibility model where trials
+            fail (:class:`metahpo.MetaEngine`).
     """
 
     name: str
@@ -73,6 +76,7 @@ class PriorStudy:
     directions: tuple[Direction, ...] | None = ("minimize",)
     space: SearchSpace | None = None
     source: str = "memory"
+    failed: tuple[Mapping[str, Any], ...] = ()
 
     def __post_init__(self) -> None:
         require(isinstance(self.name, str), "PriorStudy.name", "must be a string", self.name)
@@ -91,6 +95,9 @@ class PriorStudy:
                     d,
                 )
         object.__setattr__(self, "trials", tuple(self.trials))
+        object.__setattr__(self, "failed", tuple(self.failed))
+        for i, f in enumerate(self.failed):
+            require(isinstance(f, Mapping), f"PriorStudy.failed[{i}]", "must map names to values", f)
 
 
 def prior_space(priors: Sequence[PriorStudy]) -> SearchSpace | None:
@@ -107,6 +114,7 @@ class StudyReport:
     name: str
     n_trials: int
     n_used: int = 0
+    n_failed: int = 0  # failed configurations kept for the feasibility model
     skipped_study: str | None = None
     shared: list[str] = field(default_factory=list)
     imputed: list[str] = field(default_factory=list)
@@ -169,12 +177,19 @@ class AlignedStudy:
         X: ``(n, F)`` encoded configurations.
         z: ``(n,)`` copula scores, higher is better.
         overlap: fraction of the target's parameters the study shares.
+        X_fail: ``(m, F)`` encoded configurations whose trial failed (``m`` may be 0).
     """
 
     name: str
     X: np.ndarray
     z: np.ndarray
     overlap: float
+    X_fail: np.ndarray | None = None
+
+    @property
+    def failures(self) -> np.ndarray:
+        """``(m, F)`` encoded failed configurations (``(0, F)`` when there are none)."""
+        return self.X_fail if self.X_fail is not None else np.empty((0, self.X.shape[1]))
 
 
 def copula_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
@@ -244,6 +259,8 @@ def align_studies(
         seen: set[str] = set()
         for t in prior.trials:
             seen.update(t.params)
+        for f in prior.failed:
+            seen.update(f)
         if prior.space is not None:
             seen.update(prior.space.params)
         rep.shared = [n for n in names if n in seen]
@@ -257,42 +274,16 @@ def align_studies(
         rows: list[np.ndarray] = []
         vals: list[float] = []
         for t in prior.trials:
-            reason = None
             if len(t.values) != 1 or not _numeric(t.values[0]) or not math.isfinite(float(t.values[0])):
-                reason = "bad_value"
-            row = np.empty(space.n_features)
-            for name in names:
-                if reason is not None:
-                    break
-                sl = space.feature_slice(name)
-                p = space.params[name]
-                if name not in t.params:
-                    # Imputed: centre of the range, or the unknown-choice block.
-                    row[sl] = 0.0 if isinstance(p, CategoricalParam) else 0.5
-                    continue
-                v = t.params[name]
-                if isinstance(p, CategoricalParam):
-                    enc = space.encode_value(name, v)
-                    if not enc.any():
-                        rep.foreign_choice_values += 1
-                    row[sl] = enc
-                    continue
-                if not _numeric(v) or not math.isfinite(float(v)):
-                    reason = "type_conflict" if not _numeric(v) else "bad_param"
-                    break
-                if getattr(p, "log", False) and float(v) <= 0:
-                    reason = "out_of_range"
-                    break
-                u = space.encode_value(name, v)[0]
-                if not (-margin <= u <= 1.0 + margin):
-                    reason = "out_of_range"
-                    break
-                row[sl] = u
+                rep.skipped_trials["bad_value"] += 1
+                continue
+            row, reason = _encode_row(space, t.params, rep, margin)
             if reason is not None:
                 rep.skipped_trials[reason] += 1
                 continue
             rows.append(row)
             vals.append(float(t.values[0]))
+        fails = [r for r, why in (_encode_row(space, f, None, margin) for f in prior.failed) if why is None]
         if len(rows) < 2:
             rep.skipped_study = "too_few_trials"
             continue
@@ -301,9 +292,45 @@ def align_studies(
             rep.skipped_study = "constant_objective"
             continue
         rep.n_used = len(rows)
+        rep.n_failed = len(fails)
         aligned.append(
             AlignedStudy(
-                name=prior.name, X=np.vstack(rows), z=copula_scores(y, directions[0]), overlap=overlap
+                name=prior.name,
+                X=np.vstack(rows),
+                z=copula_scores(y, directions[0]),
+                overlap=overlap,
+                X_fail=np.vstack(fails) if fails else None,
             )
         )
     return aligned, report
+
+
+def _encode_row(
+    space: SearchSpace, params: Mapping[str, Any], rep: StudyReport | None, margin: float
+) -> tuple[np.ndarray, str | None]:
+    """One prior configuration in ``space``'s encoding (see :func:`align_studies` for the rules),
+    and the reason it cannot be used (None when it can)."""
+    row = np.empty(space.n_features)
+    for name in space.names:
+        sl = space.feature_slice(name)
+        p = space.params[name]
+        if name not in params:
+            # Imputed: centre of the range, or the unknown-choice block.
+            row[sl] = 0.0 if isinstance(p, CategoricalParam) else 0.5
+            continue
+        v = params[name]
+        if isinstance(p, CategoricalParam):
+            enc = space.encode_value(name, v)
+            if not enc.any() and rep is not None:
+                rep.foreign_choice_values += 1
+            row[sl] = enc
+            continue
+        if not _numeric(v) or not math.isfinite(float(v)):
+            return row, "type_conflict" if not _numeric(v) else "bad_param"
+        if getattr(p, "log", False) and float(v) <= 0:
+            return row, "out_of_range"
+        u = space.encode_value(name, v)[0]
+        if not (-margin <= u <= 1.0 + margin):
+            return row, "out_of_range"
+        row[sl] = u
+    return row, None

@@ -211,3 +211,41 @@ def test_a_suggestion_leaves_the_callers_torch_generator_and_threads_as_they_wer
     assert s.phase == "mtgp"
     assert torch.equal(torch.rand(3), expected)
     assert torch.get_num_threads() == threads
+
+
+def _failing_prior(name: str, seed: int, lo: float, hi: float) -> PriorStudy:
+    """Random search on ``x`` (minimise ``x``) whose trials failed for ``lo <= x < hi``."""
+    space = SearchSpace({"x": FloatParam(0.0, 20.0), "y": FloatParam(0.0, 1.0)})
+    cfgs = space.decode(np.random.default_rng(seed).random((30, 2)))
+    done = tuple(PriorTrial(c, (c["x"] + c["y"],)) for c in cfgs if not lo <= c["x"] < hi)
+    failed = tuple(c for c in cfgs if lo <= c["x"] < hi)
+    return PriorStudy(name, done, ("minimize",), failed=failed)
+
+
+def test_prior_failures_steer_the_target_away_before_it_fails_there() -> None:
+    # Every prior failed below x = 4, where a minimiser of x + y would go next; the target has
+    # three results above 4 and no failure yet.
+    space = SearchSpace({"x": FloatParam(0.0, 20.0), "y": FloatParam(0.0, 1.0)})
+    observed = [{"x": 9.0, "y": 0.5}, {"x": 6.0, "y": 0.2}, {"x": 14.0, "y": 0.9}]
+    values = [c["x"] + c["y"] for c in observed]
+    config = EngineConfig(n_startup_trials=3)
+    with_failures = [_failing_prior(f"p{i}", i, 0.0, 4.0) for i in range(3)]
+    assert all(len(p.failed) > 0 for p in with_failures)
+    without = [PriorStudy(p.name, p.trials, p.directions) for p in with_failures]
+
+    def proposals(priors: list[PriorStudy]) -> list[float]:
+        engine = MetaEngine(priors, config)
+        return [engine.suggest(space, "minimize", observed, values, seed=s).params["x"] for s in range(4)]
+
+    assert all(x >= 4.0 for x in proposals(with_failures))
+    assert sum(x < 4.0 for x in proposals(without)) >= 2  # the same priors, their failures unknown
+
+
+def test_aligned_priors_keep_their_failed_configurations() -> None:
+    p = _failing_prior("p", 0, 0.0, 4.0)
+    engine = MetaEngine([p])
+    space = SearchSpace({"x": FloatParam(0.0, 20.0), "y": FloatParam(0.0, 1.0)})
+    report = engine.alignment(space, "minimize")
+    assert report.studies[0].n_failed == len(p.failed) > 0
+    with pytest.raises(ValueError, match=r"PriorStudy.failed\[0\]"):
+        PriorStudy("bad", (), failed=(1.0,))  # type: ignore[arg-type]

@@ -134,6 +134,23 @@ def test_failed_and_nan_trials_are_ignored() -> None:
     assert len(trials.trials) == 14
 
 
+def test_failed_trials_are_recorded_as_failed_configurations(tmp_path: Path) -> None:
+    # A prior run's failures reach the knowledge base (and from there the feasibility model).
+    def flaky(cfg: dict) -> dict:
+        if cfg["x"] < 0:
+            return {"status": STATUS_FAIL}
+        return {"loss": loss(cfg), "status": STATUS_OK}
+
+    done = _run(tpe.suggest, n=20, seed=1, fn=flaky)
+    url = f"sqlite:///{tmp_path / 'kb.db'}"
+    record_trials(done, SPACE, url, "flaky-run")
+    (study,) = KnowledgeBase(url).load()
+    assert len(study.failed) > 0
+    assert len(study.failed) + len(study.trials) == 20
+    assert all(f["x"] < 0 for f in study.failed)
+    assert all(t.params["x"] >= 0 for t in study.trials)
+
+
 def test_partial_configuration_and_pickling() -> None:
     algo = functools.partial(MetaAlgo(max_prior_points=64).suggest)
     clone = pickle.loads(pickle.dumps(algo))
@@ -222,6 +239,7 @@ def test_asynchronous_driver_with_new_and_running_docs(caplog: pytest.LogCapture
             trials.refresh()
     assert not caplog.records  # the model served every call: no fallback
     configs = [
-        tuple(sorted((k, round(float(v[0]), 12)) for k, v in d["misc"]["vals"].items() if v)) for d in trials.trials
+        tuple(sorted((k, round(float(v[0]), 12)) for k, v in d["misc"]["vals"].items() if v))
+        for d in trials.trials
     ]
     assert len(set(configs)) == len(configs)

@@ -69,3 +69,13 @@ def test_pickles_by_url(tmp_path: Path) -> None:
     kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
     kb.add_study(_study("s"))
     assert [s.name for s in pickle.loads(pickle.dumps(kb)).load()] == ["s"]
+
+
+def test_failed_configurations_round_trip_apart_from_the_trials(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    study = _study("xgb-a")
+    failed = ({"x": 0.9, "c": None}, {"x": 0.95})
+    kb.add_study(PriorStudy(study.name, study.trials, study.directions, study.space, failed=failed))
+    (loaded,) = kb.load()
+    assert [dict(f) for f in loaded.failed] == [dict(f) for f in failed]
+    assert [t.values for t in loaded.trials] == [t.values for t in study.trials]

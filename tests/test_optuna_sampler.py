@@ -16,7 +16,8 @@ from _optuna_helpers import make_prior, quadratic
 from optuna.trial import TrialState
 
 from metahpo import KnowledgeBase, PriorStudy, PriorTrial
-from optuna_meta import MetaSampler, _compat
+from optuna_meta import MetaSampler, _compat, load_prior_studies
+from optuna_meta._priors import resolve
 
 
 def test_import_does_not_import_torch() -> None:
@@ -265,7 +266,9 @@ def test_conditional_branches_do_not_repeat_an_effective_configuration() -> None
 def test_two_workers_with_the_same_seed_and_no_priors_differ() -> None:
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(storage=storage, study_name="s")
-    workers = [optuna.load_study(study_name="s", storage=storage, sampler=MetaSampler(seed=0)) for _ in range(2)]
+    workers = [
+        optuna.load_study(study_name="s", storage=storage, sampler=MetaSampler(seed=0)) for _ in range(2)
+    ]
     for _ in range(5):
         trials = [w.ask() for w in workers]
         values = [(t.suggest_float("x", -3, 3), t.suggest_int("k", 0, 9)) for t in trials]
@@ -303,3 +306,21 @@ def test_a_crashed_workers_running_trial_stops_counting_after_a_while() -> None:
     assert len(pending) == 1  # the crashed one is still within its time
     later = datetime.datetime.now() + datetime.timedelta(hours=25)
     assert _claims.running_trials(study, now=later) == []  # both are older than a day by then
+
+
+def test_prior_studies_bring_their_failed_configurations(tmp_path: Path) -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0.0, 20.0)
+        if x < 4.0:
+            raise RuntimeError("diverged")
+        return x
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    prior = optuna.create_study(study_name="prior", storage=url, sampler=optuna.samplers.RandomSampler(0))
+    prior.optimize(objective, n_trials=25, catch=(RuntimeError,))
+    n_failed = sum(t.state == TrialState.FAIL for t in prior.trials)
+    assert n_failed > 0
+    for loaded in (load_prior_studies(url)[0], resolve(prior, 0)[0]):
+        assert len(loaded.failed) == n_failed
+        assert all(f["x"] < 4.0 for f in loaded.failed)
+        assert len(loaded.trials) == 25 - n_failed
