@@ -145,6 +145,7 @@ def meta_train(
     seed: int = 0,
     device: torch.device | None = None,
     on_epoch: Callable[[dict[str, float]], None] | None = None,
+    init: TrainResult | None = None,
 ) -> TrainResult:
     """Meta-train the deep-kernel GP on prior tasks.
 
@@ -158,6 +159,9 @@ def meta_train(
         on_epoch: called after every epoch with ``{"epoch", "train_nll", "val_nll", "seconds"}``
             (a progress bar or a log); an exception there (e.g. ``KeyboardInterrupt``) ends the
             training without a result, so nothing half-trained can be cached.
+        init: a model trained for the same space and settings on other prior tasks (e.g. before
+            more studies finished): training starts from its weights and is bounded to
+            ``max_epochs // 4`` epochs (at least ``patience + 1``) instead of ``max_epochs``.
 
     Returns:
         the weights of the epoch with the best validation NLL (early stopping after ``patience``
@@ -180,13 +184,23 @@ def meta_train(
     ]
     with seeded(seed):
         model = DeepKernelGP(n_features, cfg.hidden, cfg.features).to(**kw)
+    epochs = cfg.max_epochs
+    if init is not None:
+        require(
+            init.n_features == n_features and init.config == cfg,
+            "init",
+            "must be a model of the same space and settings",
+            (init.n_features, n_features),
+        )
+        model.load_state_dict({k: v.to(dev) for k, v in init.state.items()})
+        epochs = min(cfg.max_epochs, max(cfg.max_epochs // 4, cfg.patience + 1))
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     best = math.inf
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
     history: list[dict[str, float]] = []
     bad_epochs = 0
     t0 = time.perf_counter()
-    for epoch in range(cfg.max_epochs):
+    for epoch in range(epochs):
         model.train()
         losses = []
         for _ in range(cfg.steps_per_epoch):

@@ -19,7 +19,16 @@ from metahpo._neural import DeepKernelGP, NeuralConfig, TrainResult
 from metahpo._prior import AlignedStudy
 from metahpo._space import SearchSpace
 
-__all__ = ["CACHE_FORMAT", "TrainingLock", "cache_path", "fingerprint", "load_cached", "save_cached"]
+__all__ = [
+    "CACHE_FORMAT",
+    "TrainingLock",
+    "cache_path",
+    "family",
+    "fingerprint",
+    "load_cached",
+    "newest_of_family",
+    "save_cached",
+]
 
 CACHE_FORMAT = "metahpo-dkgp/1"
 _LOCK_STALE_SECONDS = 1800.0
@@ -42,24 +51,53 @@ def fingerprint(
     return h.hexdigest()
 
 
-def cache_path(location: str | os.PathLike[str] | None, digest: str) -> Path:
+def family(space: SearchSpace, direction: str, config: NeuralConfig) -> str:
+    """A hex digest of what a model's weights fit regardless of the prior data (format, space,
+    direction, settings): a model of the same family is a warm start when the priors change."""
+    h = hashlib.sha256()
+    h.update(CACHE_FORMAT.encode())
+    h.update(repr(space.signature()).encode())
+    h.update(direction.encode())
+    h.update(json.dumps(asdict(config), sort_keys=True).encode())
+    return h.hexdigest()
+
+
+def cache_path(location: str | os.PathLike[str] | None, digest: str, family: str = "") -> Path:
     """``location`` a ``.pt`` file: that file; a folder (or None: ``$METAHPO_CACHE_DIR``, else
-    ``~/.cache/metahpo``): ``<folder>/dkgp-<digest[:20]>.pt``."""
+    ``~/.cache/metahpo``): ``<folder>/dkgp-<family[:10]>-<digest[:20]>.pt``."""
     if location is not None and str(location).endswith(".pt"):
         return Path(location)
-    folder = Path(
+    return _folder(location) / f"dkgp-{family[:10]}-{digest[:20]}.pt"
+
+
+def _folder(location: str | os.PathLike[str] | None) -> Path:
+    return Path(
         location or os.environ.get("METAHPO_CACHE_DIR") or Path.home() / ".cache" / "metahpo"
     ).expanduser()
-    return folder / f"dkgp-{digest[:20]}.pt"
 
 
-def save_cached(path: Path, result: TrainResult, digest: str, meta: dict[str, Any]) -> None:
+def newest_of_family(paths: Sequence[Path], family: str) -> tuple[TrainResult | None, str]:
+    """The most recently written readable model among ``paths`` (and, for folders among them,
+    their ``dkgp-<family[:10]>-*.pt`` files) whose family is ``family``, and its path; ``(None,
+    "")`` when there is none."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(p.glob(f"dkgp-{family[:10]}-*.pt")) if p.is_dir() else [p] if p.is_file() else []
+    for f in sorted(set(files), key=lambda f: f.stat().st_mtime_ns, reverse=True):
+        result, _ = load_cached(f, None, family=family)
+        if result is not None:
+            return result, str(f)
+    return None, ""
+
+
+def save_cached(path: Path, result: TrainResult, digest: str, meta: dict[str, Any], family: str = "") -> None:
     """Write atomically: a temporary file in the same folder, then ``os.replace``; readers see the
     old file or the new one, never a torn one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {
         "format": CACHE_FORMAT,
         "fingerprint": digest,
+        "family": family,
         "n_features": result.n_features,
         "config": json.dumps(asdict(result.config)),
         "history": json.dumps(result.history),
@@ -77,8 +115,9 @@ def save_cached(path: Path, result: TrainResult, digest: str, meta: dict[str, An
             tmp.unlink()
 
 
-def load_cached(path: Path, digest: str) -> tuple[TrainResult | None, str]:
-    """Read a cached model if it is exactly the one wanted.
+def load_cached(path: Path, digest: str | None, *, family: str = "") -> tuple[TrainResult | None, str]:
+    """Read a cached model if it is exactly the one wanted (``digest``), or with ``digest`` None
+    any model of ``family``.
 
     Returns:
         ``(result, "ok")``, or ``(None, reason)`` with reason ``"missing"``, ``"corrupt: ..."``
@@ -93,7 +132,9 @@ def load_cached(path: Path, digest: str) -> tuple[TrainResult | None, str]:
         return None, f"corrupt: {type(e).__name__}: {str(e)[:200]}"
     if not isinstance(payload, dict) or payload.get("format") != CACHE_FORMAT:
         return None, f"foreign: not a {CACHE_FORMAT} file"
-    if payload.get("fingerprint") != digest:
+    if digest is None and (not family or payload.get("family") != family):
+        return None, "stale: a model of another space or settings"
+    if digest is not None and payload.get("fingerprint") != digest:
         return None, "stale: trained on another knowledge base, space or settings"
     try:
         config = NeuralConfig(**json.loads(payload["config"]))

@@ -29,6 +29,8 @@ class NeuralTraining:
         result: the model, or None when another process holds the training lock.
         path: the cache file.
         trained: True when it was trained now (False: loaded from the cache).
+        warm_start: the model it was fine-tuned from (trained on other priors for the same space
+            and settings: bounded retraining), or None.
         warnings: e.g. a stale, foreign or corrupt cache file that was replaced.
     """
 
@@ -36,6 +38,7 @@ class NeuralTraining:
     path: str
     trained: bool
     warnings: list[str]
+    warm_start: str | None = None
 
 
 class NeuralSurrogate:
@@ -71,6 +74,7 @@ class NeuralSurrogate:
             result = training.result
             if training.trained:
                 info["neural_trained_seconds"] = round(result.seconds, 3)
+                info["neural_warm_start"] = training.warm_start is not None
         with limit_threads(1), seeded(data.seed):
             predictor = AdaptedPredictor(
                 result, data.X_obs, data.z_obs, data.X_pend, device=data.device, seed=data.seed
@@ -95,16 +99,21 @@ class NeuralSurrogate:
 
         A ``surrogate_cache`` that names a ``.pt`` file (the user's, e.g. from ``metahpo train``)
         is never overwritten unless ``replace_file``: when it holds another model, the model for
-        this study is trained into the default cache folder and the file is left as it is."""
+        this study is trained into the default cache folder and the file is left as it is.
+
+        When the priors changed (a study finished, the union space grew) but a model of the same
+        space and settings is cached, it is fine-tuned on the current priors for a bounded number
+        of epochs (:func:`metahpo._neural.meta_train`'s ``init``) instead of trained from scratch."""
         cfg = NeuralConfig()
         digest = cache.fingerprint(self._space, self._direction, self._aligned, cfg)
-        path = cache.cache_path(self._config.surrogate_cache, digest)
+        family = cache.family(self._space, self._direction, cfg)
+        path = cache.cache_path(self._config.surrogate_cache, digest, family)
         result, reason = (None, "missing") if force else cache.load_cached(path, digest)
         notes: list[str] = []
         users_file = str(self._config.surrogate_cache or "").endswith(".pt")
         if result is None and reason != "missing" and users_file and not replace_file:
             kept = path
-            path = cache.cache_path(None, digest)
+            path = cache.cache_path(None, digest, family)
             notes.append(
                 f"neural surrogate file {kept} is {reason}; it is left as it is and the model for "
                 f"this study is cached at {path}"
@@ -118,6 +127,7 @@ class NeuralSurrogate:
         with cache.TrainingLock(path) as lock:
             if not lock.acquired:
                 return NeuralTraining(None, str(path), trained=False, warnings=notes)
+            init, init_path = (None, "") if force else cache.newest_of_family([path, path.parent], family)
             with limit_threads(1):
                 result = meta_train(
                     [(a.X, a.z) for a in self._aligned],
@@ -126,12 +136,15 @@ class NeuralSurrogate:
                     seed=0,
                     device=device,
                     on_epoch=on_epoch,
+                    init=init,
                 )
             meta: dict[str, Any] = {
                 "space": repr(self._space.signature()),
                 "direction": self._direction,
                 "studies": len(self._aligned),
             }
-            cache.save_cached(path, result, digest, meta)
+            if init is not None:
+                meta["warm_start"] = init_path
+            cache.save_cached(path, result, digest, meta, family)
         self._result = result
-        return NeuralTraining(result, str(path), trained=True, warnings=notes)
+        return NeuralTraining(result, str(path), trained=True, warnings=notes, warm_start=init_path or None)

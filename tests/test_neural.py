@@ -185,7 +185,9 @@ def test_a_corrupt_model_file_is_reported_and_left_alone(
         sampler=MetaSampler(source_studies=[prior], seed=0, surrogate="neural", surrogate_cache=str(model))
     )
     study.optimize(quadratic(1.0), n_trials=5)
-    assert any("is corrupt" in r.getMessage() and "left as it is" in r.getMessage() for r in metahpo_log.records)
+    assert any(
+        "is corrupt" in r.getMessage() and "left as it is" in r.getMessage() for r in metahpo_log.records
+    )
     assert study.trials[-1].system_attrs["metahpo:phase"] == "neural"
     assert model.read_bytes() == b"not a model"  # the user's file is never overwritten
     assert len(list((tmp_path / "cache").glob("dkgp-*.pt"))) == 1
@@ -245,3 +247,32 @@ def test_cli_train_then_info_and_the_sampler_uses_the_trained_file(
     study.optimize(quadratic(1.2), n_trials=5)
     assert out.stat().st_mtime_ns == stamp
     assert study.trials[-1].system_attrs["metahpo:phase"] == "neural"
+
+
+def test_new_priors_fine_tune_the_cached_model_within_bounded_epochs(tmp_path: Path) -> None:
+    # A study finishes (one more prior): the model cached for the same space and settings is the
+    # starting point, trained for at most a quarter of the epochs; the earlier file is kept.
+    cache = tmp_path / "cache"
+    config = EngineConfig(surrogate="neural", surrogate_cache=str(cache))
+    first = MetaEngine(priors(6), config).train_neural(SPACE, "minimize")
+    assert first.trained
+    assert first.warm_start is None
+    grown = MetaEngine(priors(7), config).train_neural(SPACE, "minimize")
+    assert grown.trained
+    assert grown.warm_start == first.path != grown.path
+    assert grown.result is not None
+    bound = max(NeuralConfig().max_epochs // 4, NeuralConfig().patience + 1)
+    assert len(grown.result.history) <= bound
+    assert sorted(p.name for p in cache.glob("dkgp-*.pt")) == sorted(
+        {Path(first.path).name, Path(grown.path).name}
+    )
+    # another direction is another family: trained from scratch
+    other = MetaEngine(priors(7), config).train_neural(SPACE, "maximize")
+    assert other.trained
+    assert other.warm_start is None
+
+
+def test_meta_training_refuses_a_warm_start_of_another_shape() -> None:
+    res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
+    with pytest.raises(ValueError, match="init"):
+        meta_train(tasks(), SPACE.n_features, config=NeuralConfig(max_epochs=3), seed=0, init=res)
