@@ -116,7 +116,9 @@ def pending(
 
 def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | None:
     """The number of another running or finished trial holding ``params`` (its parameters, or
-    for a running one its recorded claim; see :func:`same_configuration`), or None."""
+    for a running one its recorded claim; see :func:`same_configuration`), or None.  A running
+    trial without a claim (another sampler's, or its parameters not all set yet) names only part
+    of its configuration and is not compared: one shared value is no evidence of a clash."""
     if not params:
         return None
     others: Sequence[FrozenTrial] = [
@@ -128,7 +130,10 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
             continue
         other = dict(t.params)
         if t.state == TrialState.RUNNING:
-            for k, v in read_attr(t.system_attrs, RELATIVE_KEY).items():
+            claim = read_attr(t.system_attrs, RELATIVE_KEY)
+            if not claim:
+                continue
+            for k, v in claim.items():
                 other.setdefault(k, v)
         if same_configuration(params, other):
             return t.number

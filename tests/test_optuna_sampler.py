@@ -324,3 +324,17 @@ def test_prior_studies_bring_their_failed_configurations(tmp_path: Path) -> None
         assert len(loaded.failed) == n_failed
         assert all(f["x"] < 4.0 for f in loaded.failed)
         assert len(loaded.trials) == 25 - n_failed
+
+
+def test_a_running_trial_without_a_claim_is_no_clash() -> None:
+    from optuna_meta import _claims
+
+    study = optuna.create_study()
+    other = study.ask()
+    other.suggest_int("k", 0, 9)  # another sampler's trial, half-way through its suggestions
+    ours = study.ask()
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+    k = other.params["k"]
+    assert _claims.clash(study, frozen[ours.number], {"k": k, "x": 0.5}) is None
+    _claims.set_attr(study, frozen[other.number], _claims.RELATIVE_KEY, json.dumps({"k": k, "x": 0.5}))
+    assert _claims.clash(study, frozen[ours.number], {"k": k, "x": 0.5}) == other.number
