@@ -383,6 +383,12 @@ class MetaSampler(BaseSampler):
                 h.pruned.append(params)
                 continue
             v = float(t.values[0]) if t.state == TrialState.COMPLETE and t.values is not None else math.nan
+            if t.constraints:
+                self._warn(
+                    "constraints",
+                    "MetaSampler does not model constraints yet (trial.set_constraint): it optimises "
+                    "the objective as if every trial were feasible.",
+                )
             if math.isfinite(v):
                 h.observed.append(params)
                 h.values.append(v)

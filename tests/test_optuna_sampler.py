@@ -338,3 +338,16 @@ def test_a_running_trial_without_a_claim_is_no_clash() -> None:
     assert _claims.clash(study, frozen[ours.number], {"k": k, "x": 0.5}) is None
     _claims.set_attr(study, frozen[other.number], _claims.RELATIVE_KEY, json.dumps({"k": k, "x": 0.5}))
     assert _claims.clash(study, frozen[ours.number], {"k": k, "x": 0.5}) == other.number
+
+
+def test_constraints_are_said_to_be_unused_once(metahpo_log: pytest.LogCaptureFixture) -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -3, 3)
+        trial.set_constraint("budget", x - 1.0)
+        return (x - 2.0) ** 2
+
+    study = optuna.create_study(sampler=MetaSampler(seed=0, n_startup_trials=2))
+    study.optimize(objective, n_trials=5)
+    said = [r.getMessage() for r in metahpo_log.records if "constraints" in r.getMessage()]
+    assert len(said) == 1
+    assert "does not model constraints" in said[0]
