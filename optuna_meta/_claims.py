@@ -118,7 +118,8 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
     """The number of another running or finished trial holding ``params`` (its parameters, or
     for a running one its recorded claim; see :func:`same_configuration`), or None.  A running
     trial without a claim (another sampler's, or its parameters not all set yet) names only part
-    of its configuration and is not compared: one shared value is no evidence of a clash."""
+    of its configuration and is compared only once it has set every parameter of ``params``: one
+    shared value is no evidence of a clash."""
     if not params:
         return None
     others: Sequence[FrozenTrial] = [
@@ -131,7 +132,7 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
         other = dict(t.params)
         if t.state == TrialState.RUNNING:
             claim = read_attr(t.system_attrs, RELATIVE_KEY)
-            if not claim:
+            if not claim and not set(params) <= set(other):
                 continue
             for k, v in claim.items():
                 other.setdefault(k, v)

@@ -363,28 +363,32 @@ class MetaEngine:
                     report,
                     portfolio,
                     GPSurrogate(aligned, self.config),
-                    failure_tasks=_failure_tasks(aligned, self.config.max_source_studies),
+                    failure_tasks=_failure_tasks(aligned, self.config),
                 )
                 self._states[key] = st
             return st
 
 
-_FAILURE_QUOTA = 128  # rows per prior task of the feasibility model, at most half of them failures
-
-
-def _failure_tasks(aligned: Sequence[AlignedStudy], max_tasks: int) -> list[tuple[np.ndarray, np.ndarray]]:
+def _failure_tasks(
+    aligned: Sequence[AlignedStudy], config: EngineConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """The prior studies that recorded failures as feasibility tasks: ``(X, labels)`` with +1 for
-    a finished and -1 for a failed configuration, at most ``max_tasks`` studies (the largest
-    overlap with the target first, then the most failures), each subsampled at random (fixed seed)
-    to ``_FAILURE_QUOTA`` rows of which at most half are failures."""
+    a finished and -1 for a failed configuration, at most ``max_source_studies`` studies (the
+    largest overlap with the target first, then the most failures), each subsampled at random
+    (fixed seed) to the objective model's quota per study (``max_points_per_study``, and
+    ``max_prior_points`` in all), failures first up to half of it."""
     with_failures = [a for a in aligned if a.failures.shape[0] > 0]
     with_failures.sort(key=lambda a: (-a.overlap, -a.failures.shape[0]))
+    chosen = with_failures[: config.max_source_studies]
+    if not chosen:
+        return []
+    quota = max(2, min(config.max_points_per_study, config.max_prior_points // len(chosen)))
     rng = np.random.default_rng(0)
     out = []
-    for a in with_failures[:max_tasks]:
+    for a in chosen:
         fails, done = a.failures, a.X
-        n_fail = min(fails.shape[0], _FAILURE_QUOTA // 2)
-        n_done = min(done.shape[0], _FAILURE_QUOTA - n_fail)
+        n_fail = min(fails.shape[0], max(1, quota // 2))
+        n_done = min(done.shape[0], quota - n_fail)
         fails = fails[np.sort(rng.choice(fails.shape[0], n_fail, replace=False))]
         done = done[np.sort(rng.choice(done.shape[0], n_done, replace=False))]
         out.append((np.vstack([done, fails]), np.concatenate([np.ones(n_done), -np.ones(n_fail)])))

@@ -160,8 +160,9 @@ def meta_train(
             (a progress bar or a log); an exception there (e.g. ``KeyboardInterrupt``) ends the
             training without a result, so nothing half-trained can be cached.
         init: a model trained for the same space and settings on other prior tasks (e.g. before
-            more studies finished): training starts from its weights and is bounded to
-            ``max_epochs // 4`` epochs (at least ``patience + 1``) instead of ``max_epochs``.
+            more studies finished): training starts from its weights, which are kept unless an
+            epoch beats them on validation, and is bounded to ``max(max_epochs // 4, patience + 1)``
+            epochs instead of ``max_epochs``.
 
     Returns:
         the weights of the epoch with the best validation NLL (early stopping after ``patience``
@@ -197,6 +198,10 @@ def meta_train(
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
     best = math.inf
     best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    if init is not None:
+        model.eval()
+        with torch.no_grad():
+            best = float(np.mean([float(model.nll(X.unsqueeze(0), z.unsqueeze(0))) for X, z in val_sets]))
     history: list[dict[str, float]] = []
     bad_epochs = 0
     t0 = time.perf_counter()

@@ -3,6 +3,7 @@ on, atomic writes, validation on read, and a lock file so that one process train
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ __all__ = [
     "cache_path",
     "family",
     "fingerprint",
+    "legacy_path",
     "load_cached",
     "newest_of_family",
     "save_cached",
@@ -70,6 +72,13 @@ def cache_path(location: str | os.PathLike[str] | None, digest: str, family: str
     return _folder(location) / f"dkgp-{family[:10]}-{digest[:20]}.pt"
 
 
+def legacy_path(location: str | os.PathLike[str] | None, digest: str) -> Path | None:
+    """Where metahpo before the family-named files cached the same model (None for a ``.pt``)."""
+    if location is not None and str(location).endswith(".pt"):
+        return None
+    return _folder(location) / f"dkgp-{digest[:20]}.pt"
+
+
 def _folder(location: str | os.PathLike[str] | None) -> Path:
     return Path(
         location or os.environ.get("METAHPO_CACHE_DIR") or Path.home() / ".cache" / "metahpo"
@@ -83,7 +92,11 @@ def newest_of_family(paths: Sequence[Path], family: str) -> tuple[TrainResult | 
     files: list[Path] = []
     for p in paths:
         files += sorted(p.glob(f"dkgp-{family[:10]}-*.pt")) if p.is_dir() else [p] if p.is_file() else []
-    for f in sorted(set(files), key=lambda f: f.stat().st_mtime_ns, reverse=True):
+    stamped = []
+    for f in set(files):
+        with contextlib.suppress(OSError):  # removed meanwhile by another process
+            stamped.append((f.stat().st_mtime_ns, f))
+    for _, f in sorted(stamped, reverse=True):
         result, _ = load_cached(f, None, family=family)
         if result is not None:
             return result, str(f)

@@ -103,12 +103,17 @@ class NeuralSurrogate:
 
         When the priors changed (a study finished, the union space grew) but a model of the same
         space and settings is cached, it is fine-tuned on the current priors for a bounded number
-        of epochs (:func:`metahpo._neural.meta_train`'s ``init``) instead of trained from scratch."""
+        of epochs (:func:`metahpo._neural.meta_train`'s ``init``) instead of trained from scratch,
+        so the weights cached for a set of priors depend on the models cached before it."""
         cfg = NeuralConfig()
         digest = cache.fingerprint(self._space, self._direction, self._aligned, cfg)
         family = cache.family(self._space, self._direction, cfg)
         path = cache.cache_path(self._config.surrogate_cache, digest, family)
         result, reason = (None, "missing") if force else cache.load_cached(path, digest)
+        legacy = cache.legacy_path(self._config.surrogate_cache, digest)
+        if result is None and reason == "missing" and not force and legacy is not None:
+            result, _ = cache.load_cached(legacy, digest)  # a file of an earlier metahpo
+            path = legacy if result is not None else path
         notes: list[str] = []
         users_file = str(self._config.surrogate_cache or "").endswith(".pt")
         if result is None and reason != "missing" and users_file and not replace_file:

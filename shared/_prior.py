@@ -259,8 +259,6 @@ def align_studies(
         seen: set[str] = set()
         for t in prior.trials:
             seen.update(t.params)
-        for f in prior.failed:
-            seen.update(f)
         if prior.space is not None:
             seen.update(prior.space.params)
         rep.shared = [n for n in names if n in seen]
@@ -283,7 +281,11 @@ def align_studies(
                 continue
             rows.append(row)
             vals.append(float(t.values[0]))
-        fails = [r for r, why in (_encode_row(space, f, None, margin) for f in prior.failed) if why is None]
+        # a failure that did not set a parameter the study's trials set is not imputed (its label
+        # would be made up at the centre of that range)
+        done_names = {n for t in prior.trials for n in t.params if n in names}
+        complete = [f for f in prior.failed if done_names <= f.keys()]
+        fails = [r for r, why in (_encode_row(space, f, None, margin) for f in complete) if why is None]
         if len(rows) < 2:
             rep.skipped_study = "too_few_trials"
             continue

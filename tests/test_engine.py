@@ -19,6 +19,7 @@ from metahpo import (
 )
 from metahpo._mtgp import subsample
 from metahpo._portfolio import greedy_portfolio, kendall_tau
+from metahpo._prior import align_studies
 
 SPACE = SearchSpace({"x": FloatParam(-5.0, 5.0), "k": IntParam(1, 8), "c": CategoricalParam(("a", "b"))})
 
@@ -247,5 +248,10 @@ def test_aligned_priors_keep_their_failed_configurations() -> None:
     space = SearchSpace({"x": FloatParam(0.0, 20.0), "y": FloatParam(0.0, 1.0)})
     report = engine.alignment(space, "minimize")
     assert report.studies[0].n_failed == len(p.failed) > 0
+    # a failure that did not set a parameter the trials set is not imputed; failures add no overlap
+    partial = PriorStudy("q", p.trials, failed=({"x": 1.0}, {"x": 2.0, "y": 0.5}, {"z": 1.0}))
+    (rep,) = align_studies(space, [partial], "minimize")[1].studies
+    assert rep.n_failed == 1
+    assert rep.dropped == []
     with pytest.raises(ValueError, match=r"PriorStudy.failed\[0\]"):
         PriorStudy("bad", (), failed=(1.0,))  # type: ignore[arg-type]

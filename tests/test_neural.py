@@ -263,6 +263,9 @@ def test_new_priors_fine_tune_the_cached_model_within_bounded_epochs(tmp_path: P
     assert grown.result is not None
     bound = max(NeuralConfig().max_epochs // 4, NeuralConfig().patience + 1)
     assert len(grown.result.history) <= bound
+    # the weights were loaded: the first epoch starts where the earlier model ended
+    assert first.result is not None
+    assert grown.result.history[0]["val_nll"] < first.result.history[0]["val_nll"]
     assert sorted(p.name for p in cache.glob("dkgp-*.pt")) == sorted(
         {Path(first.path).name, Path(grown.path).name}
     )
@@ -276,3 +279,15 @@ def test_meta_training_refuses_a_warm_start_of_another_shape() -> None:
     res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
     with pytest.raises(ValueError, match="init"):
         meta_train(tasks(), SPACE.n_features, config=NeuralConfig(max_epochs=3), seed=0, init=res)
+
+
+def test_a_model_cached_by_an_earlier_version_under_its_old_name_is_found(tmp_path: Path) -> None:
+    cache = tmp_path / "cache"
+    config = EngineConfig(surrogate="neural", surrogate_cache=str(cache))
+    first = MetaEngine(priors(6), config).train_neural(SPACE, "minimize")
+    new = Path(first.path)
+    old = new.with_name("dkgp-" + new.name.split("-")[2])  # dkgp-<digest[:20]>.pt
+    new.rename(old)
+    again = MetaEngine(priors(6), config).train_neural(SPACE, "minimize")
+    assert not again.trained
+    assert again.path == str(old)

@@ -338,6 +338,12 @@ def test_a_running_trial_without_a_claim_is_no_clash() -> None:
     assert _claims.clash(study, frozen[ours.number], {"k": k, "x": 0.5}) is None
     _claims.set_attr(study, frozen[other.number], _claims.RELATIVE_KEY, json.dumps({"k": k, "x": 0.5}))
     assert _claims.clash(study, frozen[ours.number], {"k": k, "x": 0.5}) == other.number
+    # a running trial without a claim that has set every parameter is compared
+    third = study.ask()
+    third.suggest_int("k", 0, 9)
+    third.suggest_float("x", 0.0, 1.0)
+    frozen = {t.number: t for t in study.get_trials(deepcopy=False)}
+    assert _claims.clash(study, frozen[ours.number], dict(third.params)) == third.number
 
 
 def test_constraints_are_said_to_be_unused_once(metahpo_log: pytest.LogCaptureFixture) -> None:
