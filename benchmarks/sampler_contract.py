@@ -133,6 +133,33 @@ def random_failures_best(make: SamplerFactory, seed: int) -> float:
     return study.best_value
 
 
+def constrained(trial: optuna.Trial) -> float:
+    x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
+    trial.set_constraint("latency", x + 0.5 * y - 1.0)  # feasible iff x + y / 2 <= 1
+    return (x - 2) ** 2 + (y - 1) ** 2
+
+
+def constrained_study(make: SamplerFactory, seed: int, with_priors: bool = False) -> optuna.Study:
+    priors = []
+    if with_priors:  # 5 random-search studies of the same constrained problem
+        for i in range(5):
+            p = optuna.create_study(study_name=f"prior-{i}", sampler=optuna.samplers.RandomSampler(100 + i))
+            p.optimize(constrained, n_trials=30)
+            priors.append(p)
+    study = optuna.create_study(sampler=make(seed, priors))
+    study.optimize(constrained, n_trials=25)
+    return study
+
+
+def feasible_trials(study: optuna.Study) -> int:
+    return sum(all(v <= 0 for v in t.constraints.values()) for t in study.trials)
+
+
+def best_feasible(study: optuna.Study) -> float:
+    ok = [t.value for t in study.trials if all(v <= 0 for v in t.constraints.values())]
+    return min(v for v in ok if v is not None) if ok else float("inf")
+
+
 def same_seed_clashes(make: SamplerFactory, seed: int) -> int:
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(storage=storage, study_name="shared")
@@ -165,6 +192,14 @@ def main() -> None:
             lambda m, s: continuous_best(m, s, "elsewhere")
         ),
         "best value of 30 (optimum 0), 1 in 4 trials fails at random": random_failures_best,
+        "best feasible value of 25, minimise (x-2)^2 + (y-1)^2 s.t. x + y/2 <= 1 (optimum 1.8)": (
+            lambda m, s: best_feasible(constrained_study(m, s))
+        ),
+        "feasible trials of 25, same study": lambda m, s: feasible_trials(constrained_study(m, s)),
+        "best feasible value of 25, same, 5 priors of the same constrained problem": (
+            lambda m, s: best_feasible(constrained_study(m, s, True))
+        ),
+        "feasible trials of 25, same": lambda m, s: feasible_trials(constrained_study(m, s, True)),
         "repeated effective configurations of 30, conditional space (50 per branch)": repeats,
         "rounds of 10 where two same-seed workers proposed the same configuration": same_seed_clashes,
     }

@@ -42,7 +42,9 @@ def from_trials(
     space = merged_space(t.distributions for t in done) if done else None
     return PriorStudy(
         name=name,
-        trials=tuple(PriorTrial(dict(t.params), tuple(float(v) for v in t.values)) for t in done),
+        trials=tuple(
+            PriorTrial(dict(t.params), tuple(float(v) for v in t.values), dict(t.constraints)) for t in done
+        ),
         directions=tuple(d for d in directions) if directions is not None else None,  # type: ignore[misc]
         space=space,
         source=source,

@@ -51,6 +51,7 @@ class _History(NamedTuple):
     values: list[float]
     failed: list[dict[str, Any]]
     pruned: list[dict[str, Any]]
+    constraints: list[dict[str, float]]  # per observed trial (empty dicts without constraints)
 
 
 class MetaSampler(BaseSampler):
@@ -61,7 +62,9 @@ class MetaSampler(BaseSampler):
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
-    Any error inside a suggestion is logged once and that trial falls back to
+    Constraints set with ``trial.set_constraint`` are modelled (probability of feasibility times
+    LogEI over the best feasible result), FAIL trials teach a feasibility model, pruned ones are
+    never proposed again.  Any error inside a suggestion is logged once and that trial falls back to
     ``independent_sampler``: the sampler never fails the user's study.
 
     Args:
@@ -244,6 +247,7 @@ class MetaSampler(BaseSampler):
                 portfolio_offset=rows_to_leave,
                 failed=h.failed,
                 pruned=h.pruned,
+                constraints=h.constraints if any(h.constraints) else (),
             )
 
         params = self._claim(study, trial, make)
@@ -374,7 +378,7 @@ class MetaSampler(BaseSampler):
         failed ones (raised, or a non-finite value: never proposed again, and a feasibility model
         learns where they happen) and pruned ones (never proposed again).  Parameters a trial did
         not set (inactive conditional ones) are left out: the engine imputes them."""
-        h = _History([], [], [], [])
+        h = _History([], [], [], [], [])
         for t in study.get_trials(deepcopy=False, states=_FINISHED):
             params = {n: t.params[n] for n in space.params if n in t.params}
             if not params:
@@ -383,15 +387,10 @@ class MetaSampler(BaseSampler):
                 h.pruned.append(params)
                 continue
             v = float(t.values[0]) if t.state == TrialState.COMPLETE and t.values is not None else math.nan
-            if t.constraints:
-                self._warn(
-                    "constraints",
-                    "MetaSampler does not model constraints yet (trial.set_constraint): it optimises "
-                    "the objective as if every trial were feasible.",
-                )
             if math.isfinite(v):
                 h.observed.append(params)
                 h.values.append(v)
+                h.constraints.append(dict(t.constraints))
             else:
                 h.failed.append(params)
         return h

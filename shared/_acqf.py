@@ -11,6 +11,7 @@ differentiable in its input; :func:`metahpo._optim.optimize_acquisition` knows n
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -93,19 +94,29 @@ class QLogEI:
 
 
 class FeasibilityWeighted:
-    """An acquisition times the probability that a trial there does not fail, in log space:
-    ``log a(x) + log P(success | x)`` (Gardner et al., "Bayesian Optimization with Inequality
-    Constraints", ICML 2014; Gelbart et al., UAI 2014).  ``P(success) = Phi(mean / std)`` of a GP
-    fitted to +1 (finished) / -1 (failed) labels (least-squares classification), so a region where
-    trials failed is avoided while failures scattered at random leave the ranking of candidates
-    nearly as it was."""
+    """An acquisition times the probability that a trial there succeeds and is feasible, in log
+    space: ``log a(x) + sum_k log P_k(x)`` (Gardner et al., "Bayesian Optimization with Inequality
+    Constraints", ICML 2014; Gelbart et al., UAI 2014), the models taken as independent.
 
-    def __init__(self, acquisition: Acquisition, feasibility: Posterior) -> None:
-        self.device = acquisition.device
+    Each term is ``(posterior, threshold, above)``: ``P = Phi((mean - threshold) / std)`` when
+    ``above`` (the failure model: a GP on +1 finished / -1 failed labels, least-squares
+    classification, threshold 0), else ``Phi((threshold - mean) / std)`` (a constraint model on
+    standardised values, the threshold being where the raw value is 0).  A region where trials
+    failed or broke a constraint is avoided, while failures scattered at random leave the ranking
+    of candidates nearly as it was.  ``acquisition`` None scores every candidate 1: the search for
+    a first feasible configuration maximises the probability alone."""
+
+    def __init__(
+        self, acquisition: Acquisition | None, terms: Sequence[tuple[Posterior, float, bool]]
+    ) -> None:
+        self.device = terms[0][0].device
         self._acquisition = acquisition
-        self._feasibility = feasibility
+        self._terms = list(terms)
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        mean, std = self._feasibility(X)
-        out: torch.Tensor = self._acquisition(X) + torch.special.log_ndtr(mean / std)
+        out = self._acquisition(X) if self._acquisition is not None else torch.zeros_like(X[..., 0])
+        for posterior, threshold, above in self._terms:
+            mean, std = posterior(X)
+            margin = (mean - threshold) if above else (threshold - mean)
+            out = out + torch.special.log_ndtr(margin / std)
         return out

@@ -40,6 +40,7 @@ from metahpo._prior import (
     Direction,
     PriorStudy,
     align_studies,
+    constraint_columns,
     copula_scores,
     standardised_scores,
 )
@@ -87,6 +88,7 @@ class _Call:
     values: np.ndarray  # (n,)
     X_pend: np.ndarray  # (p, F)
     X_fail: np.ndarray  # (f, F) configurations whose trial failed
+    C_obs: dict[str, np.ndarray]  # constraint name -> (n,) values of the observed (NaN: not recorded)
     # not to propose again: the finished, failed and pruned configurations with NaN where the trial
     # did not set a parameter (inactive: any value of it is the same configuration; a trial that
     # failed before setting an active parameter therefore blocks every value of it), then the
@@ -95,6 +97,16 @@ class _Call:
     seed: int
     fixed: dict[int, float]  # encoded feature -> value
     portfolio_offset: int
+
+    @property
+    def feasible(self) -> np.ndarray | None:
+        """``(n,)`` True where the observed trial broke no constraint; None without constraints."""
+        if not self.C_obs:
+            return None
+        ok = np.ones(self.X_obs.shape[0], dtype=bool)
+        for c in self.C_obs.values():
+            ok &= ~(c > 0)
+        return ok
 
     def with_fixed(self, X: np.ndarray) -> np.ndarray:
         if not self.fixed or X.size == 0:
@@ -117,6 +129,8 @@ class _SpaceState:
     gp: GPSurrogate
     neural: _neural_surrogate.NeuralSurrogate | None = None
     feasibility: dict[str, Any] | None = None  # hyper-parameters of the last feasibility fit
+    # constraint name -> hyper-parameters of its last fit
+    constraint_states: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the prior studies' failure labels, one (X, +1/-1 labels) task each (see MetaEngine._feasibility)
     failure_tasks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
@@ -181,6 +195,7 @@ class MetaEngine:
         portfolio_offset: int = 0,
         failed: Sequence[Mapping[str, Any]] = (),
         pruned: Sequence[Mapping[str, Any]] = (),
+        constraints: Sequence[Mapping[str, float]] = (),
     ) -> Suggestion:
         """Propose one configuration of ``space``.
 
@@ -202,12 +217,23 @@ class MetaEngine:
                 learns where trials fail (the acquisition is weighted by the probability of success).
             pruned: target configurations whose trial was pruned: never proposed again; not
                 modelled (a pruned trial was stopped for being unpromising, not for failing).
+            constraints: empty, or one mapping per observed configuration of constraint values by
+                name (feasible iff every value is <= 0; a name a trial lacks is not known for
+                it).  Each constraint gets a GP (multi-task with the prior studies that recorded
+                the same name); the acquisition is weighted by the probability of feasibility and
+                improves on the best feasible result (before any: the probability alone).
         """
         require(
             len(observed) == len(values),
             "values",
             "must have one entry per observed config",
             (len(observed), len(values)),
+        )
+        require(
+            not constraints or len(constraints) == len(observed),
+            "constraints",
+            "must be empty or have one mapping per observed config",
+            (len(constraints), len(observed)),
         )
         call = _Call(
             space=space,
@@ -216,6 +242,7 @@ class MetaEngine:
             values=np.asarray(values, dtype=float),
             X_pend=space.encode_partial(pending),
             X_fail=space.encode_partial(failed),
+            C_obs=constraint_columns(constraints),
             exclude=np.vstack(
                 [
                     space.encode_partial([*observed, *failed, *pruned], missing=np.nan),
@@ -290,12 +317,20 @@ class MetaEngine:
             X_pend=call.X_pend,
             seed=call.seed,
             device=device,
+            feasible=call.feasible,
         )
         with seeded(call.seed):
             fitted = self._fit(st, data, notes)
             acquisition: Acquisition = fitted.acquisition
+            terms: list[tuple[Any, float, bool]] = []
             if call.X_fail.shape[0] > 0 or (st.failure_tasks and self._has_priors(st)):
-                acquisition = FeasibilityWeighted(acquisition, self._feasibility(st, call, device))
+                terms.append((self._feasibility(st, call, device), 0.0, True))
+            constraint_terms = self._constraint_terms(st, call, device, info)
+            terms += constraint_terms
+            if terms:
+                # before the first feasible result only the probability of feasibility counts
+                none_feasible = data.feasible is not None and not data.feasible.any()
+                acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(
                     acquisition,
@@ -327,6 +362,38 @@ class MetaEngine:
             st.feasibility = fit.state
             return TargetPosterior(fit)
 
+    def _constraint_terms(
+        self, st: _SpaceState, call: _Call, device: torch.device, info: dict[str, Any]
+    ) -> list[tuple[TargetPosterior, float, bool]]:
+        """Per constraint a GP on its standardised values (multi-task with the prior studies that
+        recorded the same name, each standardised on its own), warm-started from its previous fit,
+        and the standardised threshold where the raw value is 0."""
+        terms = []
+        cfg = self.config
+        for name, c in call.C_obs.items():
+            known = ~np.isnan(c)
+            if known.sum() < 2 or np.ptp(c[known]) == 0.0:
+                continue  # nothing to learn from (yet)
+            mean, sd = float(c[known].mean()), float(c[known].std())
+            X_tasks = [call.X_obs[known]]
+            y_tasks = [(c[known] - mean) / sd]
+            if self._has_priors(st):
+                for X, y in _constraint_tasks(st.aligned, name, cfg):
+                    X_tasks.append(X)
+                    y_tasks.append(y)
+            warm = st.constraint_states.get(name)
+            maxiter = cfg.fit_maxiter_cold if warm is None else cfg.fit_maxiter_warm
+            with limit_threads(threads_for(sum(x.shape[0] for x in X_tasks))):
+                fit = fit_gp(
+                    X_tasks, y_tasks, device=device, warm_state=warm, maxiter=maxiter, shared_noise=True
+                )
+                st.constraint_states[name] = fit.state
+                terms.append((TargetPosterior(fit), -mean / sd, False))
+            info["n_constraint_prior_tasks"] = info.get("n_constraint_prior_tasks", 0) + len(X_tasks) - 1
+        if terms:
+            info["n_constraint_models"] = len(terms)
+        return terms
+
     def _fit(self, st: _SpaceState, data: TargetData, notes: list[str]) -> Fitted:
         """The neural surrogate when configured and available, else the GP."""
         if self._has_priors(st) and self.config.use_neural(st.n_prior_trials):
@@ -353,7 +420,10 @@ class MetaEngine:
                 aligned, report = align_studies(
                     space, self.priors, direction, min_overlap=self.config.min_overlap
                 )
-                portfolio = greedy_portfolio(aligned, size=max(16, self.config.startup_trials(True) * 4))
+                # configurations that broke a prior's constraints are no portfolio candidates
+                portfolio = greedy_portfolio(
+                    [_feasible_only(a) for a in aligned], size=max(16, self.config.startup_trials(True) * 4)
+                )
                 if portfolio.size:
                     portfolio = space.snap(portfolio)
                 st = _SpaceState(
@@ -382,8 +452,7 @@ def _failure_tasks(
     chosen = with_failures[: config.max_source_studies]
     if not chosen:
         return []
-    quota = max(2, min(config.max_points_per_study, config.max_prior_points // len(chosen)))
-    rng = np.random.default_rng(0)
+    quota, rng = _quota(len(chosen), config), np.random.default_rng(0)
     out = []
     for a in chosen:
         fails, done = a.failures, a.X
@@ -393,3 +462,43 @@ def _failure_tasks(
         done = done[np.sort(rng.choice(done.shape[0], n_done, replace=False))]
         out.append((np.vstack([done, fails]), np.concatenate([np.ones(n_done), -np.ones(n_fail)])))
     return out
+
+
+def _constraint_tasks(
+    aligned: Sequence[AlignedStudy], name: str, config: EngineConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The prior studies that recorded constraint ``name`` (on at least 2 trials, not all equal):
+    ``(X, standardised values)``, the largest overlap first, at most ``max_source_studies``, each
+    subsampled at random (fixed seed) to the objective model's quota per study."""
+    usable = []
+    for a in aligned:
+        c = a.constraints.get(name)
+        if c is None:
+            continue
+        known = ~np.isnan(c)
+        if known.sum() >= 2 and np.ptp(c[known]) > 0:
+            usable.append((a.overlap, a.X[known], c[known]))
+    usable.sort(key=lambda u: -u[0])
+    usable = usable[: config.max_source_studies]
+    if not usable:
+        return []
+    quota, rng = _quota(len(usable), config), np.random.default_rng(0)
+    out = []
+    for _, X, c in usable:
+        idx = np.sort(rng.choice(X.shape[0], min(quota, X.shape[0]), replace=False))
+        out.append((X[idx], (c[idx] - c.mean()) / c.std()))
+    return out
+
+
+def _quota(n_studies: int, config: EngineConfig) -> int:
+    """Rows per prior study of a feasibility or constraint model: the objective model's quota."""
+    return max(2, min(config.max_points_per_study, config.max_prior_points // n_studies))
+
+
+def _feasible_only(study: AlignedStudy) -> AlignedStudy:
+    """``study`` without the trials that broke one of its constraints (kept whole when none of
+    its trials is feasible, or fewer than 2 are)."""
+    ok = study.feasible
+    if ok.all() or ok.sum() < 2:
+        return study
+    return AlignedStudy(study.name, study.X[ok], study.z[ok], study.overlap)

@@ -1,7 +1,8 @@
 """The knowledge base: prior studies kept in a relational database through SQLAlchemy.
 
 Any SQLAlchemy URL works: ``sqlite:///kb.db`` on one machine (the default), PostgreSQL or MySQL
-for a team.  Two tables, created on first use:
+for a team.  Three tables, created on first use (a database of an earlier version gains the
+third):
 
 ``metahpo_studies``
     ``id``, ``name``, ``framework`` ("optuna", "hyperopt", ...), ``directions`` (JSON list),
@@ -9,6 +10,10 @@ for a team.  Two tables, created on first use:
 ``metahpo_trials``
     ``id``, ``study_id``, ``number``, ``params`` (JSON object of external values), ``values``
     (JSON list of floats; an empty list marks a configuration whose trial failed).
+
+``metahpo_constraints``
+    ``study_id``, ``number`` (the trial's), ``key``, ``value``: constraint values of trials
+    (feasible iff <= 0), for studies that recorded any.
 
 A study is written in one transaction (it is there whole or not at all); replacing a study deletes
 and rewrites it in the same transaction, so readers never see half a study.
@@ -126,6 +131,17 @@ class KnowledgeBase:
             sa.Column("params", sa.Text, nullable=False),
             sa.Column("values", sa.Text, nullable=False),
         )
+        self._constraints = sa.Table(
+            "metahpo_constraints",
+            meta,
+            sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+            sa.Column(
+                "study_id", sa.Integer, sa.ForeignKey("metahpo_studies.id"), nullable=False, index=True
+            ),
+            sa.Column("number", sa.Integer, nullable=False),
+            sa.Column("key", sa.String(512), nullable=False),
+            sa.Column("value", sa.Float, nullable=False),
+        )
         self._meta = meta
         self._tables_ready = False
 
@@ -156,6 +172,12 @@ class KnowledgeBase:
         import sqlalchemy as sa
 
         rows = []
+        constraints = [
+            {"number": i, "key": str(k), "value": float(v)}
+            for i, t in enumerate(study.trials)
+            for k, v in t.constraints.items()
+            if math.isfinite(float(v))
+        ]
         for i, t in enumerate(study.trials):
             rows.append(
                 {
@@ -187,6 +209,7 @@ class KnowledgeBase:
                     study.name,
                 )
                 conn.execute(sa.delete(self._trials).where(self._trials.c.study_id == old))
+                conn.execute(sa.delete(self._constraints).where(self._constraints.c.study_id == old))
                 conn.execute(sa.delete(self._studies).where(self._studies.c.id == old))
             inserted = conn.execute(
                 sa.insert(self._studies).values(
@@ -201,6 +224,8 @@ class KnowledgeBase:
             sid = inserted[0]
             if rows:
                 conn.execute(sa.insert(self._trials), [{"study_id": sid, **r} for r in rows])
+            if constraints:
+                conn.execute(sa.insert(self._constraints), [{"study_id": sid, **c} for c in constraints])
         return int(sid)
 
     def study_names(self, framework: str | None = None) -> list[str]:
@@ -224,18 +249,25 @@ class KnowledgeBase:
                 if not fnmatch.fnmatchcase(s.name, pattern) or s.name in exclude:
                     continue
                 trials = conn.execute(
-                    sa.select(self._trials.c.params, self._trials.c["values"])
+                    sa.select(self._trials.c.number, self._trials.c.params, self._trials.c["values"])
                     .where(self._trials.c.study_id == s.id)
                     .order_by(self._trials.c.number)
                 ).all()
                 directions = json.loads(s.directions)
+                by_number: dict[int, dict[str, float]] = {}
+                for number, key, value in conn.execute(
+                    sa.select(self._constraints.c.number, self._constraints.c.key, self._constraints.c.value)
+                    .where(self._constraints.c.study_id == s.id)
+                    .order_by(self._constraints.c.id)
+                ):
+                    by_number.setdefault(number, {})[key] = float(value)
                 done: list[PriorTrial] = []
                 failed: list[dict[str, Any]] = []
-                for p, vals in trials:
+                for number, p, vals in trials:
                     values = json.loads(vals)
                     if values:
                         nums = tuple(float("nan") if v is None else float(v) for v in values)
-                        done.append(PriorTrial(json.loads(p), nums))
+                        done.append(PriorTrial(json.loads(p), nums, by_number.get(number, {})))
                     else:
                         failed.append(json.loads(p))
                 out.append(

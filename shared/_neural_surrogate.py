@@ -80,7 +80,7 @@ class NeuralSurrogate:
                 result, data.X_obs, data.z_obs, data.X_pend, device=data.device, seed=data.seed
             )
         return Fitted(
-            acquisition=LogEI(predictor, float(data.z_obs.max())),
+            acquisition=LogEI(predictor, data.incumbent(data.z_obs)),
             incumbents=data.top(5),
             phase="neural",
             info=info,

@@ -49,10 +49,13 @@ Direction = Literal["minimize", "maximize"]
 
 @dataclass(frozen=True)
 class PriorTrial:
-    """One finished trial of a prior study: external parameter values and objective value(s)."""
+    """One finished trial of a prior study: external parameter values, objective value(s) and
+    constraint values by name (feasible iff every value is <= 0, as Optuna's
+    ``trial.set_constraint``; empty when the study had no constraints)."""
 
     params: Mapping[str, Any]
     values: tuple[float, ...]
+    constraints: Mapping[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -178,6 +181,8 @@ class AlignedStudy:
         z: ``(n,)`` copula scores, higher is better.
         overlap: fraction of the target's parameters the study shares.
         X_fail: ``(m, F)`` encoded configurations whose trial failed (``m`` may be 0).
+        constraints: per constraint name the ``(n,)`` values of the trials in ``X`` (NaN where a
+            trial did not record it); feasible iff <= 0.
     """
 
     name: str
@@ -185,6 +190,15 @@ class AlignedStudy:
     z: np.ndarray
     overlap: float
     X_fail: np.ndarray | None = None
+    constraints: Mapping[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """``(n,)`` True where no recorded constraint value is above 0."""
+        ok = np.ones(self.X.shape[0], dtype=bool)
+        for c in self.constraints.values():
+            ok &= ~(c > 0)  # NaN (not recorded) counts as feasible
+        return ok
 
     @property
     def failures(self) -> np.ndarray:
@@ -271,6 +285,7 @@ def align_studies(
 
         rows: list[np.ndarray] = []
         vals: list[float] = []
+        kept: list[PriorTrial] = []
         for t in prior.trials:
             if len(t.values) != 1 or not _numeric(t.values[0]) or not math.isfinite(float(t.values[0])):
                 rep.skipped_trials["bad_value"] += 1
@@ -281,6 +296,7 @@ def align_studies(
                 continue
             rows.append(row)
             vals.append(float(t.values[0]))
+            kept.append(t)
         # a failure that did not set a parameter the study's trials set is not imputed (its label
         # would be made up at the centre of that range)
         done_names = {n for t in prior.trials for n in t.params if n in names}
@@ -302,9 +318,25 @@ def align_studies(
                 z=copula_scores(y, directions[0]),
                 overlap=overlap,
                 X_fail=np.vstack(fails) if fails else None,
+                constraints=constraint_columns([t.constraints for t in kept]),
             )
         )
     return aligned, report
+
+
+def constraint_columns(constraints: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
+    """Per constraint name the ``(n,)`` values of ``n`` trials' constraint mappings (NaN where a
+    trial did not record it; a value that is not a finite number counts as not recorded)."""
+    names = sorted({k for c in constraints for k in c})
+    out = {}
+    for k in names:
+        col = np.full(len(constraints), np.nan)
+        for i, c in enumerate(constraints):
+            v: Any = c.get(k)
+            if _numeric(v) and math.isfinite(float(v)):
+                col[i] = float(v)
+        out[k] = col
+    return out
 
 
 def _encode_row(

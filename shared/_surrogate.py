@@ -44,6 +44,7 @@ class TargetData:
         X_pend: ``(p, F)`` configurations being evaluated now.
         seed: the seed of this suggestion.
         device: where the tensors live.
+        feasible: ``(n,)`` True where the trial broke no constraint; None when all are feasible.
     """
 
     X_obs: np.ndarray
@@ -52,10 +53,17 @@ class TargetData:
     X_pend: np.ndarray
     seed: int
     device: torch.device
+    feasible: np.ndarray | None = None
+
+    def incumbent(self, scores: np.ndarray) -> float:
+        """The best of ``(n,)`` scores among the feasible results (among all when none is)."""
+        ok = self.feasible
+        return float(scores[ok].max() if ok is not None and ok.any() else scores.max())
 
     def top(self, k: int) -> np.ndarray:
-        """``(min(k, n), F)``: the ``k`` best finished configurations, best first."""
-        return self.X_obs[np.argsort(-self.z_obs)[:k]]
+        """``(min(k, n), F)``: the ``k`` best finished configurations, feasible ones first."""
+        ok = self.feasible if self.feasible is not None else np.ones(self.z_obs.shape[0], dtype=bool)
+        return self.X_obs[np.lexsort((-self.z_obs, ~ok))[:k]]
 
 
 @dataclass

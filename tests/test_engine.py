@@ -255,3 +255,46 @@ def test_aligned_priors_keep_their_failed_configurations() -> None:
     assert rep.dropped == []
     with pytest.raises(ValueError, match=r"PriorStudy.failed\[0\]"):
         PriorStudy("bad", (), failed=(1.0,))  # type: ignore[arg-type]
+
+
+def _constrained_prior(name: str, seed: int) -> PriorStudy:
+    """Minimise (x - 2)^2 + y on [0, 3] x [0, 1] subject to x <= 1 (``limit`` = x - 1)."""
+    space = SearchSpace({"x": FloatParam(0.0, 3.0), "y": FloatParam(0.0, 1.0)})
+    cfgs = space.decode(np.random.default_rng(seed).random((40, 2)))
+    return PriorStudy(
+        name,
+        tuple(PriorTrial(c, ((c["x"] - 2) ** 2 + c["y"],), {"limit": c["x"] - 1.0}) for c in cfgs),
+    )
+
+
+def test_constraints_of_priors_shape_the_portfolio_and_the_model() -> None:
+    space = SearchSpace({"x": FloatParam(0.0, 3.0), "y": FloatParam(0.0, 1.0)})
+    priors = [_constrained_prior(f"p{i}", i) for i in range(3)]
+    engine = MetaEngine(priors, EngineConfig(n_startup_trials=3))
+    # the portfolio serves configurations that were feasible in the priors, not their
+    # unconstrained best (x near 2)
+    first = engine.suggest(space, "minimize", [], [], seed=0)
+    assert first.phase == "portfolio"
+    assert first.params["x"] <= 1.0
+    observed = [{"x": 0.2, "y": 0.1}, {"x": 0.9, "y": 0.5}, {"x": 1.5, "y": 0.2}]
+    values = [(c["x"] - 2) ** 2 + c["y"] for c in observed]
+    limits = [{"limit": c["x"] - 1.0} for c in observed]
+    s = engine.suggest(space, "minimize", observed, values, seed=1, constraints=limits)
+    assert s.info["n_constraint_models"] == 1
+    assert s.info["n_constraint_prior_tasks"] == 3
+    assert s.params["x"] <= 1.05
+    with pytest.raises(ValueError, match="constraints"):
+        engine.suggest(space, "minimize", observed, values, seed=1, constraints=limits[:2])
+
+
+def test_before_any_feasible_result_the_probability_of_feasibility_leads() -> None:
+    space = SearchSpace({"x": FloatParam(0.0, 3.0), "y": FloatParam(0.0, 1.0)})
+    engine = MetaEngine([], EngineConfig(n_startup_trials=3))
+    observed = [{"x": 2.0, "y": 0.1}, {"x": 2.5, "y": 0.5}, {"x": 1.5, "y": 0.9}]
+    values = [(c["x"] - 2) ** 2 + c["y"] for c in observed]
+    limits = [{"limit": c["x"] - 1.0} for c in observed]  # all infeasible
+    xs = [
+        engine.suggest(space, "minimize", observed, values, seed=s, constraints=limits).params["x"]
+        for s in range(3)
+    ]
+    assert all(x < 1.5 for x in xs)

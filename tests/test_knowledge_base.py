@@ -79,3 +79,18 @@ def test_failed_configurations_round_trip_apart_from_the_trials(tmp_path: Path) 
     (loaded,) = kb.load()
     assert [dict(f) for f in loaded.failed] == [dict(f) for f in failed]
     assert [t.values for t in loaded.trials] == [t.values for t in study.trials]
+
+
+def test_constraint_values_round_trip_per_trial(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    trials = (
+        PriorTrial({"x": 0.1}, (1.0,), {"latency": -0.5, "memory": 2.0}),
+        PriorTrial({"x": 0.2}, (2.0,)),
+        PriorTrial({"x": 0.3}, (3.0,), {"latency": 0.25}),
+    )
+    kb.add_study(PriorStudy("c", trials, failed=({"x": 0.9},)))
+    (loaded,) = kb.load()
+    assert [dict(t.constraints) for t in loaded.trials] == [dict(t.constraints) for t in trials]
+    kb.add_study(PriorStudy("c", trials[:1]), replace=True)  # replacing drops the old values
+    (again,) = kb.load()
+    assert [dict(t.constraints) for t in again.trials] == [{"latency": -0.5, "memory": 2.0}]
