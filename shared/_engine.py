@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from metahpo._acqf import Acquisition, FeasibilityWeighted
+from metahpo._acqf import Acquisition, FeasibilityWeighted, QLogEHVI, pareto_front
 from metahpo._config import EngineConfig
 from metahpo._lazy import LazyImport
 from metahpo._mtgp import GPSurrogate, TargetPosterior, fit_gp
@@ -83,9 +83,9 @@ class _Call:
     """The inputs of one :meth:`MetaEngine.suggest`, encoded."""
 
     space: SearchSpace
-    direction: Direction
+    directions: tuple[Direction, ...]  # one per objective
     X_obs: np.ndarray  # (n, F)
-    values: np.ndarray  # (n,)
+    V: np.ndarray  # (n, m) objective values
     X_pend: np.ndarray  # (p, F)
     X_fail: np.ndarray  # (f, F) configurations whose trial failed
     C_obs: dict[str, np.ndarray]  # constraint name -> (n,) values of the observed (NaN: not recorded)
@@ -97,6 +97,16 @@ class _Call:
     seed: int
     fixed: dict[int, float]  # encoded feature -> value
     portfolio_offset: int
+
+    @property
+    def direction(self) -> Direction:
+        """The direction of a single-objective call."""
+        return self.directions[0]
+
+    @property
+    def values(self) -> np.ndarray:
+        """``(n,)`` the values of a single-objective call."""
+        return self.V[:, 0]
 
     @property
     def feasible(self) -> np.ndarray | None:
@@ -129,6 +139,8 @@ class _SpaceState:
     gp: GPSurrogate
     neural: _neural_surrogate.NeuralSurrogate | None = None
     feasibility: dict[str, Any] | None = None  # hyper-parameters of the last feasibility fit
+    # objective index -> hyper-parameters of its last fit (multi-objective studies)
+    objective_states: dict[int, dict[str, Any]] = field(default_factory=dict)
     # constraint name -> hyper-parameters of its last fit
     constraint_states: dict[str, dict[str, Any]] = field(default_factory=dict)
     # the prior studies' failure labels, one (X, +1/-1 labels) task each (see MetaEngine._feasibility)
@@ -162,7 +174,7 @@ class MetaEngine:
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__init__(state["priors"], state["config"])  # type: ignore[misc]
 
-    def alignment(self, space: SearchSpace, direction: Direction) -> AlignmentReport:
+    def alignment(self, space: SearchSpace, direction: Direction | tuple[Direction, ...]) -> AlignmentReport:
         """The alignment report of the priors against ``space``."""
         return self._state(space, direction).report
 
@@ -185,9 +197,9 @@ class MetaEngine:
     def suggest(
         self,
         space: SearchSpace,
-        direction: Direction,
+        direction: Direction | Sequence[Direction],
         observed: Sequence[Mapping[str, Any]],
-        values: Sequence[float],
+        values: Sequence[float] | Sequence[Sequence[float]],
         pending: Sequence[Mapping[str, Any]] = (),
         *,
         seed: int,
@@ -201,10 +213,12 @@ class MetaEngine:
 
         Args:
             space: the target search space.
-            direction: the target's direction.
+            direction: the target's direction, or one per objective (a multi-objective study:
+                one GP per objective and qLogEHVI; prior studies are not used for it yet).
             observed: finished target configurations; a parameter a configuration lacks (an
                 inactive conditional one) is imputed like a prior's missing parameter.
-            values: their objective values (finite).
+            values: their objective values (finite): one per configuration, or one sequence of
+                one value per objective.
             pending: configurations being evaluated now (complete or partial; partial ones are
                 completed with the centre of the missing ranges).
             seed: the seed of this call.
@@ -229,6 +243,15 @@ class MetaEngine:
             "must have one entry per observed config",
             (len(observed), len(values)),
         )
+        directions: tuple[Direction, ...] = (direction,) if isinstance(direction, str) else tuple(direction)
+        require(len(directions) >= 1, "direction", "must name at least one direction", directions)
+        V = np.asarray(values, dtype=float).reshape(len(observed), -1) if len(observed) else None
+        require(
+            V is None or V.shape[1] == len(directions),
+            "values",
+            "must hold one value per direction for each observed config",
+            (None if V is None else V.shape, len(directions)),
+        )
         require(
             not constraints or len(constraints) == len(observed),
             "constraints",
@@ -237,9 +260,9 @@ class MetaEngine:
         )
         call = _Call(
             space=space,
-            direction=direction,
+            directions=directions,
             X_obs=space.encode_partial(observed),
-            values=np.asarray(values, dtype=float),
+            V=V if V is not None else np.empty((0, len(directions))),
             X_pend=space.encode_partial(pending),
             X_fail=space.encode_partial(failed),
             C_obs=constraint_columns(constraints),
@@ -267,7 +290,7 @@ class MetaEngine:
 
     # ------------------------------------------------------------------------------ phases
     def _suggest(self, call: _Call) -> Suggestion:
-        st = self._state(call.space, call.direction)
+        st = self._state(call.space, call.directions)
         report = st.report
         info: dict[str, Any] = {
             "n_prior_studies_used": report.n_studies_used,
@@ -276,7 +299,9 @@ class MetaEngine:
             "n_prior_trials_skipped": report.n_trials_skipped,
         }
         start = self._startup(st, call, info)
-        return start if start is not None else self._model(st, call, info)
+        if start is not None:
+            return start
+        return self._model(st, call, info) if len(call.directions) == 1 else self._model_mo(st, call, info)
 
     def _has_priors(self, st: _SpaceState) -> bool:
         return bool(st.aligned) and self.config.max_source_studies > 0
@@ -345,6 +370,51 @@ class MetaEngine:
         info.update({"log_acq": log_acq, "device": str(device)})
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
 
+    def _model_mo(self, st: _SpaceState, call: _Call, info: dict[str, Any]) -> Suggestion:
+        """A multi-objective suggestion: one GP per objective on its standardised values (higher
+        is better), BoTorch's qLogEHVI over the feasible results' front (running trials pending, the
+        reference point just below the worst feasible value of each objective), weighted by the
+        failure and constraint models like the single-objective acquisition."""
+        notes: list[str] = []
+        device, msg = resolve_device(self._device())
+        if msg is not None and not self._device_warned:
+            self._device_warned = True
+            notes.append(msg)
+        cfg = self.config
+        Y = np.column_stack([standardised_scores(call.V[:, j], d) for j, d in enumerate(call.directions)])
+        feasible = call.feasible
+        ok = feasible if feasible is not None and feasible.any() else np.ones(Y.shape[0], dtype=bool)
+        with seeded(call.seed):
+            fits = []
+            with limit_threads(threads_for(call.X_obs.shape[0])):
+                for j in range(Y.shape[1]):
+                    warm = st.objective_states.get(j)
+                    maxiter = cfg.fit_maxiter_cold if warm is None else cfg.fit_maxiter_warm
+                    fit = fit_gp([call.X_obs], [Y[:, j]], device=device, warm_state=warm, maxiter=maxiter)
+                    st.objective_states[j] = fit.state
+                    fits.append(fit.model)
+            acquisition: Acquisition = QLogEHVI(fits, Y[ok], call.X_pend, seed=call.seed)
+            terms: list[tuple[Any, float, bool]] = []
+            if call.X_fail.shape[0] > 0:
+                terms.append((self._feasibility(st, call, device), 0.0, True))
+            terms += self._constraint_terms(st, call, device, info)
+            if terms:
+                none_feasible = feasible is not None and not feasible.any()
+                acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
+            front = call.X_obs[ok][pareto_front(Y[ok])]
+            with limit_threads(threads_for(call.X_obs.shape[0])):
+                x, log_acq = optimize_acquisition(
+                    acquisition,
+                    call.space,
+                    incumbents=front[:10],
+                    exclude=call.exclude,
+                    seed=call.seed,
+                    n_candidates=cfg.n_candidates,
+                    fixed=call.fixed,
+                )
+        info.update({"n_objectives": Y.shape[1], "log_acq": log_acq, "device": str(device)})
+        return Suggestion(call.space.decode(x[None])[0], "gp", info, notes)
+
     def _feasibility(self, st: _SpaceState, call: _Call, device: torch.device) -> TargetPosterior:
         """A GP on +1 (finished) / -1 (failed) labels, warm-started from its previous fit: the
         target's trials, and as further tasks of a multi-task GP the prior studies that recorded
@@ -412,13 +482,18 @@ class MetaEngine:
             st.neural = _neural_surrogate.NeuralSurrogate(st.space, st.direction, st.aligned, self.config)
         return st.neural
 
-    def _state(self, space: SearchSpace, direction: Direction) -> _SpaceState:
-        key = (space.signature(), direction)
+    def _state(self, space: SearchSpace, direction: Direction | tuple[Direction, ...]) -> _SpaceState:
+        directions = (direction,) if isinstance(direction, str) else direction
+        key = (space.signature(), directions)
         with self._lock:
             st = self._states.get(key)
             if st is None:
+                # multi-objective targets do not use prior studies yet
                 aligned, report = align_studies(
-                    space, self.priors, direction, min_overlap=self.config.min_overlap
+                    space,
+                    self.priors if len(directions) == 1 else [],
+                    directions[0],
+                    min_overlap=self.config.min_overlap,
                 )
                 # configurations that broke a prior's constraints are no portfolio candidates
                 portfolio = greedy_portfolio(
@@ -428,7 +503,7 @@ class MetaEngine:
                     portfolio = space.snap(portfolio)
                 st = _SpaceState(
                     space,
-                    direction,
+                    directions[0],
                     aligned,
                     report,
                     portfolio,

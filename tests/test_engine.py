@@ -298,3 +298,18 @@ def test_before_any_feasible_result_the_probability_of_feasibility_leads() -> No
         for s in range(3)
     ]
     assert all(x < 1.5 for x in xs)
+
+
+def test_multi_objective_values_need_one_value_per_direction() -> None:
+    space = SearchSpace({"x": FloatParam(0.0, 1.0)})
+    engine = MetaEngine([])
+    observed = [{"x": 0.1}, {"x": 0.5}, {"x": 0.9}]
+    with pytest.raises(ValueError, match="values"):
+        engine.suggest(space, ("minimize", "maximize"), observed, [1.0, 2.0, 3.0], seed=0)
+    values = [[x["x"], (x["x"] - 0.5) ** 2] for x in observed]
+    s = engine.suggest(space, ("minimize", "maximize"), observed, values, seed=0)
+    assert s.phase == "startup"  # fewer results than the start-up trials
+    engine = MetaEngine([], EngineConfig(n_startup_trials=3))
+    s = engine.suggest(space, ("minimize", "maximize"), observed, values, seed=0)
+    assert s.phase == "gp"
+    assert s.info["n_objectives"] == 2

@@ -155,14 +155,28 @@ def test_non_finite_values_and_failed_trials_do_not_break_the_model() -> None:
     assert study.trials[-1].system_attrs["metahpo:phase"] == "gp"
 
 
-def test_multi_objective_studies_use_the_independent_sampler(metahpo_log: pytest.LogCaptureFixture) -> None:
-    study = optuna.create_study(directions=["minimize", "maximize"], sampler=MetaSampler(seed=0))
-    study.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=5)
-    assert len(study.trials) == 5
-    assert all("metahpo:phase" not in t.system_attrs for t in study.trials)  # the model never ran
-    assert len({t.params["x"] for t in study.trials}) == 5
+def test_multi_objective_studies_are_modelled(metahpo_log: pytest.LogCaptureFixture) -> None:
+    def objective(trial: optuna.Trial) -> tuple[float, float]:
+        x, y = trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)
+        trial.set_constraint("sum", x + y - 1.5)
+        return x**2 + y**2, (x - 1) ** 2 + (y - 1) ** 2
+
+    prior = make_prior(None, "p", 1.0, n=10)
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=0)
+    )
+    study.optimize(objective, n_trials=14)
+    phases = [t.system_attrs.get("metahpo:phase") for t in study.trials]
+    assert phases[-4:] == ["gp"] * 4
+    info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
+    assert info["n_objectives"] == 2
+    assert info["n_constraint_models"] == 1
     said = [r.getMessage() for r in metahpo_log.records if "multi-objective" in r.getMessage()]
-    assert len(said) == 1  # said once, not per trial
+    assert len(said) == 1  # the priors are not used: said once, not per trial
+    assert not [r for r in metahpo_log.records if "could not use its model" in r.getMessage()]
+    # model trials sit near the Pareto set x = y (both objectives pull along that line)
+    late = study.trials[-6:]
+    assert np.median([abs(t.params["x"] - t.params["y"]) for t in late]) < 0.2
 
 
 def test_parallel_threads_do_not_duplicate_suggestions() -> None:
