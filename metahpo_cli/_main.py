@@ -218,12 +218,14 @@ def _info(args: argparse.Namespace) -> int:
 
     priors = _load_priors(args, exclude=[args.study] if args.study else ())
     print(f"{len(priors)} studies, {sum(len(p.trials) for p in priors)} trials")
-    print("\n| study | trials | directions | parameters |")
-    print("|---|---:|---|---|")
+    print("\n| study | trials | failed | objectives | directions | constraints | parameters |")
+    print("|---|---:|---:|---:|---|---|---|")
     for p in priors:
         params = ", ".join(p.space.params) if p.space is not None else "?"
         dirs = ", ".join(p.directions) if p.directions else "as target"
-        print(f"| {p.name} | {len(p.trials)} | {dirs} | {params} |")
+        n_obj = len(p.directions) if p.directions else 1
+        keys = ", ".join(sorted({k for t in p.trials for k in t.constraints})) or "-"
+        print(f"| {p.name} | {len(p.trials)} | {len(p.failed)} | {n_obj} | {dirs} | {keys} | {params} |")
     if args.study:
         if not args.storage:
             print("metahpo info: --study needs --storage (an Optuna storage)", file=sys.stderr)

@@ -44,3 +44,30 @@ def test_console_script_is_installed() -> None:
         [sys.executable, "-m", "metahpo_cli", "--help"], capture_output=True, text=True, check=True
     )
     assert "demo" in out.stdout
+
+
+def test_info_lists_objectives_directions_constraints_and_failures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+
+    def constrained(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", 0, 1)
+        if x > 0.9:
+            raise RuntimeError("out of memory")
+        trial.set_constraint("latency", x - 0.5)
+        return x
+
+    single = optuna.create_study(storage=url, study_name="single", sampler=optuna.samplers.RandomSampler(0))
+    single.optimize(constrained, n_trials=20, catch=(RuntimeError,))
+    multi = optuna.create_study(storage=url, study_name="multi", directions=["minimize", "maximize"])
+    multi.optimize(lambda t: (t.suggest_float("x", 0, 1), t.suggest_float("y", 0, 1)), n_trials=3)
+    assert main(["info", "--storage", url]) == 0
+    rows = {line.split(" | ")[0].strip("| "): line for line in capsys.readouterr().out.splitlines()}
+    n_failed = sum(t.state == optuna.trial.TrialState.FAIL for t in single.trials)
+    assert n_failed > 0
+    assert f"| {20 - n_failed} | {n_failed} | 1 | minimize | latency | x |" in rows["single"]
+    assert "| 3 | 0 | 2 | minimize, maximize | - | x, y |" in rows["multi"]
