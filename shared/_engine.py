@@ -354,7 +354,9 @@ class MetaEngine:
             terms += constraint_terms
             if terms:
                 # before the first feasible result only the probability of feasibility counts
-                none_feasible = data.feasible is not None and not data.feasible.any()
+                none_feasible = (
+                    bool(constraint_terms) and data.feasible is not None and not data.feasible.any()
+                )
                 acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(
@@ -397,9 +399,10 @@ class MetaEngine:
             terms: list[tuple[Any, float, bool]] = []
             if call.X_fail.shape[0] > 0:
                 terms.append((self._feasibility(st, call, device), 0.0, True))
-            terms += self._constraint_terms(st, call, device, info)
+            constraint_terms = self._constraint_terms(st, call, device, info)
+            terms += constraint_terms
             if terms:
-                none_feasible = feasible is not None and not feasible.any()
+                none_feasible = bool(constraint_terms) and feasible is not None and not feasible.any()
                 acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
             front = call.X_obs[ok][pareto_front(Y[ok])]
             with limit_threads(threads_for(call.X_obs.shape[0])):
@@ -441,16 +444,15 @@ class MetaEngine:
         terms = []
         cfg = self.config
         for name, c in call.C_obs.items():
-            known = ~np.isnan(c)
-            if known.sum() < 2 or np.ptp(c[known]) == 0.0:
+            known = np.isfinite(c)  # +inf (infeasible, no magnitude) joins only the feasibility mask
+            if not known.any():
+                continue
+            prior_tasks = _constraint_tasks(st.aligned, name, cfg) if self._has_priors(st) else []
+            if np.ptp(c[known]) == 0.0 and not prior_tasks:
                 continue  # nothing to learn from (yet)
-            mean, sd = float(c[known].mean()), float(c[known].std())
-            X_tasks = [call.X_obs[known]]
-            y_tasks = [(c[known] - mean) / sd]
-            if self._has_priors(st):
-                for X, y in _constraint_tasks(st.aligned, name, cfg):
-                    X_tasks.append(X)
-                    y_tasks.append(y)
+            mean, sd = float(c[known].mean()), float(c[known].std()) or 1.0
+            X_tasks = [call.X_obs[known], *(X for X, _ in prior_tasks)]
+            y_tasks = [(c[known] - mean) / sd, *(y for _, y in prior_tasks)]
             warm = st.constraint_states.get(name)
             maxiter = cfg.fit_maxiter_cold if warm is None else cfg.fit_maxiter_warm
             with limit_threads(threads_for(sum(x.shape[0] for x in X_tasks))):
@@ -497,7 +499,7 @@ class MetaEngine:
                 )
                 # configurations that broke a prior's constraints are no portfolio candidates
                 portfolio = greedy_portfolio(
-                    [_feasible_only(a) for a in aligned], size=max(16, self.config.startup_trials(True) * 4)
+                    _feasible_only(aligned), size=max(16, self.config.startup_trials(True) * 4)
                 )
                 if portfolio.size:
                     portfolio = space.snap(portfolio)
@@ -550,7 +552,7 @@ def _constraint_tasks(
         c = a.constraints.get(name)
         if c is None:
             continue
-        known = ~np.isnan(c)
+        known = np.isfinite(c)
         if known.sum() >= 2 and np.ptp(c[known]) > 0:
             usable.append((a.overlap, a.X[known], c[known]))
     usable.sort(key=lambda u: -u[0])
@@ -570,10 +572,14 @@ def _quota(n_studies: int, config: EngineConfig) -> int:
     return max(2, min(config.max_points_per_study, config.max_prior_points // n_studies))
 
 
-def _feasible_only(study: AlignedStudy) -> AlignedStudy:
-    """``study`` without the trials that broke one of its constraints (kept whole when none of
-    its trials is feasible, or fewer than 2 are)."""
-    ok = study.feasible
-    if ok.all() or ok.sum() < 2:
-        return study
-    return AlignedStudy(study.name, study.X[ok], study.z[ok], study.overlap)
+def _feasible_only(studies: Sequence[AlignedStudy]) -> list[AlignedStudy]:
+    """The studies without the trials that broke one of their constraints (a study none of whose
+    trials was feasible is left out)."""
+    out = []
+    for s in studies:
+        ok = s.feasible
+        if ok.all():
+            out.append(s)
+        elif ok.any():
+            out.append(AlignedStudy(s.name, s.X[ok], s.z[ok], s.overlap))
+    return out

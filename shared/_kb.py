@@ -1,8 +1,8 @@
 """The knowledge base: prior studies kept in a relational database through SQLAlchemy.
 
 Any SQLAlchemy URL works: ``sqlite:///kb.db`` on one machine (the default), PostgreSQL or MySQL
-for a team.  Three tables, created on first use (a database of an earlier version gains the
-third):
+for a team.  Three tables, created by the first write (a database of an earlier version gains the
+third then; until then it is read without constraint values):
 
 ``metahpo_studies``
     ``id``, ``name``, ``framework`` ("optuna", "hyperopt", ...), ``directions`` (JSON list),
@@ -145,14 +145,21 @@ class KnowledgeBase:
         self._meta = meta
         self._tables_ready = False
 
-    def _db(self) -> Any:
-        """The SQLAlchemy engine, with the tables created on first use (constructing a knowledge
-        base does not connect: an unreachable server surfaces where the data is read, which a
-        sampler turns into a warning inside a running study)."""
-        if not self._tables_ready:
+    def _db(self, *, write: bool = False) -> Any:
+        """The SQLAlchemy engine; before the first write the tables are created (constructing or
+        reading a knowledge base creates nothing, so a read-only database or role can be read and
+        an unreachable server surfaces where the data is used, which a sampler turns into a
+        warning inside a running study)."""
+        if write and not self._tables_ready:
             self._meta.create_all(self._engine)
             self._tables_ready = True
         return self._engine
+
+    def _tables(self, conn: Any) -> set[str]:
+        import sqlalchemy as sa
+
+        names = {t.name for t in self._meta.sorted_tables}
+        return {n for n in names if sa.inspect(conn).has_table(n)}
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url}
@@ -176,7 +183,7 @@ class KnowledgeBase:
             {"number": i, "key": str(k), "value": float(v)}
             for i, t in enumerate(study.trials)
             for k, v in t.constraints.items()
-            if math.isfinite(float(v))
+            if not math.isnan(float(v))  # +inf (infeasible) is kept
         ]
         for i, t in enumerate(study.trials):
             rows.append(
@@ -194,7 +201,7 @@ class KnowledgeBase:
                     "values": "[]",
                 }
             )
-        with self._db().begin() as conn:
+        with self._db(write=True).begin() as conn:
             old = conn.execute(
                 sa.select(self._studies.c.id).where(
                     self._studies.c.name == study.name, self._studies.c.framework == framework
@@ -236,6 +243,8 @@ class KnowledgeBase:
         if framework is not None:
             q = q.where(self._studies.c.framework == framework)
         with self._db().connect() as conn:
+            if "metahpo_studies" not in self._tables(conn):
+                return []
             return [r[0] for r in conn.execute(q)]
 
     def load(self, pattern: str = "*", *, exclude: Sequence[str] = ()) -> list[PriorStudy]:
@@ -244,6 +253,9 @@ class KnowledgeBase:
 
         out: list[PriorStudy] = []
         with self._db().connect() as conn:
+            tables = self._tables(conn)
+            if "metahpo_studies" not in tables:
+                return out
             studies = conn.execute(sa.select(self._studies).order_by(self._studies.c.id)).all()
             for s in studies:
                 if not fnmatch.fnmatchcase(s.name, pattern) or s.name in exclude:
@@ -255,12 +267,15 @@ class KnowledgeBase:
                 ).all()
                 directions = json.loads(s.directions)
                 by_number: dict[int, dict[str, float]] = {}
-                for number, key, value in conn.execute(
-                    sa.select(self._constraints.c.number, self._constraints.c.key, self._constraints.c.value)
-                    .where(self._constraints.c.study_id == s.id)
-                    .order_by(self._constraints.c.id)
-                ):
-                    by_number.setdefault(number, {})[key] = float(value)
+                if "metahpo_constraints" in tables:  # a database of an earlier version lacks it
+                    for number, key, value in conn.execute(
+                        sa.select(
+                            self._constraints.c.number, self._constraints.c.key, self._constraints.c.value
+                        )
+                        .where(self._constraints.c.study_id == s.id)
+                        .order_by(self._constraints.c.id)
+                    ):
+                        by_number.setdefault(number, {})[key] = float(value)
                 done: list[PriorTrial] = []
                 failed: list[dict[str, Any]] = []
                 for number, p, vals in trials:

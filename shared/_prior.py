@@ -326,14 +326,15 @@ def align_studies(
 
 def constraint_columns(constraints: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
     """Per constraint name the ``(n,)`` values of ``n`` trials' constraint mappings (NaN where a
-    trial did not record it; a value that is not a finite number counts as not recorded)."""
+    trial did not record it or recorded something that is not a number; +inf, which Optuna
+    accepts and counts as infeasible, is kept)."""
     names = sorted({k for c in constraints for k in c})
     out = {}
     for k in names:
         col = np.full(len(constraints), np.nan)
         for i, c in enumerate(constraints):
             v: Any = c.get(k)
-            if _numeric(v) and math.isfinite(float(v)):
+            if _numeric(v) and not math.isnan(float(v)):
                 col[i] = float(v)
         out[k] = col
     return out

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import pickle
 
 import numpy as np
@@ -313,3 +314,37 @@ def test_multi_objective_values_need_one_value_per_direction() -> None:
     s = engine.suggest(space, ("minimize", "maximize"), observed, values, seed=0)
     assert s.phase == "gp"
     assert s.info["n_objectives"] == 2
+
+
+def test_infinite_constraint_values_are_infeasible_and_nan_unknown() -> None:
+    from metahpo._prior import constraint_columns
+
+    cols = constraint_columns([{"a": math.inf}, {"a": -1.0}, {}, {"a": math.nan}])
+    assert cols["a"][:2].tolist() == [math.inf, -1.0]
+    assert np.isnan(cols["a"][2:]).all()
+    space = SearchSpace({"x": FloatParam(0.0, 1.0)})
+    trials = tuple(
+        PriorTrial({"x": x}, (x,), {"a": c}) for x, c in [(0.1, math.inf), (0.5, -1.0), (0.9, 0.0)]
+    )
+    (aligned,), _ = align_studies(space, [PriorStudy("p", trials)], "minimize")
+    assert aligned.feasible.tolist() == [False, True, True]
+
+
+def test_pareto_front_and_feasible_first_incumbents() -> None:
+    from metahpo._acqf import pareto_front
+    from metahpo._surrogate import TargetData
+
+    Y = np.array([[1.0, 0.0], [0.0, 1.0], [0.5, 0.5], [0.4, 0.4], [1.0, 0.0]])  # higher is better
+    assert pareto_front(Y).tolist() == [True, True, True, False, True]
+    X = np.arange(4.0)[:, None]
+    data = TargetData(
+        X_obs=X,
+        z_obs=np.array([3.0, 2.0, 1.0, 0.0]),
+        y_obs=np.zeros(4),
+        X_pend=np.empty((0, 1)),
+        seed=0,
+        device=None,  # type: ignore[arg-type]
+        feasible=np.array([False, True, False, True]),
+    )
+    assert data.top(3)[:, 0].tolist() == [1.0, 3.0, 0.0]
+    assert data.incumbent(data.z_obs) == 2.0

@@ -94,3 +94,33 @@ def test_constraint_values_round_trip_per_trial(tmp_path: Path) -> None:
     kb.add_study(PriorStudy("c", trials[:1]), replace=True)  # replacing drops the old values
     (again,) = kb.load()
     assert [dict(t.constraints) for t in again.trials] == [{"latency": -0.5, "memory": 2.0}]
+
+
+def test_a_database_of_an_earlier_version_is_read_without_writing(tmp_path: Path) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as db:  # the two tables of the version before constraints
+        db.execute(
+            "CREATE TABLE metahpo_studies (id INTEGER PRIMARY KEY, name VARCHAR(512) NOT NULL, "
+            "framework VARCHAR(64) NOT NULL, directions TEXT NOT NULL, space TEXT, created_at DATETIME NOT NULL)"
+        )
+        db.execute(
+            "CREATE TABLE metahpo_trials (id INTEGER PRIMARY KEY, study_id INTEGER NOT NULL, "
+            'number INTEGER NOT NULL, params TEXT NOT NULL, "values" TEXT NOT NULL)'
+        )
+        db.execute(
+            "INSERT INTO metahpo_studies VALUES (1, 'old', 'optuna', '[\"minimize\"]', NULL, '2026-01-01')"
+        )
+        db.execute("INSERT INTO metahpo_trials VALUES (1, 1, 0, '{\"x\": 0.5}', '[1.0]')")
+    # opened read-only: loading must not try to create the third table
+    (study,) = KnowledgeBase(f"sqlite:///file:{path}?mode=ro&uri=true").load()
+    assert study.name == "old"
+    assert [dict(t.constraints) for t in study.trials] == [{}]
+
+
+def test_infinite_constraint_values_are_kept(tmp_path: Path) -> None:
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb.add_study(PriorStudy("c", (PriorTrial({"x": 0.1}, (1.0,), {"latency": math.inf}),)))
+    (loaded,) = kb.load()
+    assert loaded.trials[0].constraints == {"latency": math.inf}

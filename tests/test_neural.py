@@ -234,7 +234,7 @@ def test_cli_train_then_info_and_the_sampler_uses_the_trained_file(
     assert main(["info", "--storage", url, "--study", "other-model"]) == 0
     info = capsys.readouterr().out
     assert "3 studies" in info  # the --study itself is not a prior
-    assert "| xgb-0 | 20 | minimize | c, k, x, y |" in info
+    assert "| xgb-0 | 20 | 0 | 1 | minimize | - | c, k, x, y |" in info
     assert "| xgb-1 | 20 | 0 | c, k, x, y |" in info  # aligned: 20 used, 0 skipped
     assert "alignment with other-model" in info
     assert main(["train", "--storage", url, "--out", str(tmp_path / "model.bin")]) == 2
