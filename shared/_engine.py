@@ -141,8 +141,9 @@ class _SpaceState:
     feasibility: dict[str, Any] | None = None  # hyper-parameters of the last feasibility fit
     # objective index -> hyper-parameters of its last fit (multi-objective studies)
     objective_states: dict[int, dict[str, Any]] = field(default_factory=dict)
-    # constraint name -> hyper-parameters of its last fit
+    # constraint name -> hyper-parameters of its last fit, and its prior tasks (chosen once)
     constraint_states: dict[str, dict[str, Any]] = field(default_factory=dict)
+    constraint_tasks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     # the prior studies' failure labels, one (X, +1/-1 labels) task each (see MetaEngine._feasibility)
     failure_tasks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
@@ -447,7 +448,9 @@ class MetaEngine:
             known = np.isfinite(c)  # +inf (infeasible, no magnitude) joins only the feasibility mask
             if not known.any():
                 continue
-            prior_tasks = _constraint_tasks(st.aligned, name, cfg) if self._has_priors(st) else []
+            if name not in st.constraint_tasks:
+                st.constraint_tasks[name] = _constraint_tasks(st.aligned, name, cfg)
+            prior_tasks = st.constraint_tasks[name] if self._has_priors(st) else []
             if np.ptp(c[known]) == 0.0 and not prior_tasks:
                 continue  # nothing to learn from (yet)
             mean, sd = float(c[known].mean()), float(c[known].std()) or 1.0
