@@ -70,7 +70,7 @@ def test_no_import_crosses_a_layer_the_wrong_way(folder: str) -> None:
     assert not bad, "imports that cross a layer:\n" + "\n".join(bad)
 
 
-@pytest.mark.parametrize("folder", ["benchmarks", "examples"])
+@pytest.mark.parametrize("folder", ["benchmarks", "examples", "package"])
 def test_scripts_use_public_names_only(folder: str) -> None:
     bad = [
         f"{path.relative_to(ROOT)}: {name}"
