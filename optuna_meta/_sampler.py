@@ -254,6 +254,8 @@ class MetaSampler(BaseSampler):
         if first_time and engine.priors:
             report = engine.alignment(space, direction)
             _logger.info(f"MetaSampler prior alignment for {sorted(space.params)}: {report.summary()}")
+            # for `metahpo report` and optuna_meta.visualization.plot_alignment
+            _claims.set_attr(study, trial, "metahpo:alignment", json.dumps({"studies": report.as_dicts()}))
         return params
 
     def _zero_shot_value(
@@ -394,7 +396,7 @@ class MetaSampler(BaseSampler):
 
     def _record(self, study: Study, trial: FrozenTrial, suggestion: Suggestion) -> None:
         _claims.set_attr(study, trial, "metahpo:phase", suggestion.phase)
-        compact = {k: v for k, v in suggestion.info.items() if isinstance(v, (int, float, str))}
+        compact = {k: v for k, v in suggestion.info.items() if _json_scalar(v) or _json_list(v)}
         _claims.set_attr(study, trial, "metahpo:info", json.dumps(compact))
         for note in suggestion.warnings:
             self._warn(f"note:{note}", f"MetaSampler: {note}")
@@ -410,6 +412,14 @@ class MetaSampler(BaseSampler):
             _claims.set_attr(study, trial, "metahpo:phase", "fallback")
         except Exception:
             _logger.debug("could not record the fallback in the trial's system attrs")
+
+
+def _json_scalar(value: object) -> bool:
+    return isinstance(value, (int, float, str))
+
+
+def _json_list(value: object) -> bool:
+    return isinstance(value, list) and all(_json_scalar(v) for v in value)
 
 
 def _fixed_params(trial: FrozenTrial, space: SearchSpace) -> dict[str, Any]:

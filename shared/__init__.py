@@ -15,12 +15,13 @@ Prior studies: :class:`PriorStudy`, :class:`PriorTrial`, :class:`AlignmentReport
 The engine: :class:`MetaEngine`, :class:`EngineConfig`, :class:`Suggestion` (:data:`Phase`).
 For adapters: :func:`read_priors` (per-source fault isolation), :class:`WarnOnce`,
 :func:`as_knowledge_base`, :func:`plain`, :data:`Direction`.
+Reports: :func:`score_against` (the outcome of a suggestion on its model's scale).
 """
 
 from metahpo._config import EngineConfig, SurrogateName
 from metahpo._engine import MetaEngine, Phase, Suggestion
 from metahpo._kb import KnowledgeBase
-from metahpo._prior import AlignmentReport, Direction, PriorStudy, PriorTrial, prior_space
+from metahpo._prior import AlignmentReport, Direction, PriorStudy, PriorTrial, prior_space, score_against
 from metahpo._space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, merge_spaces
 from metahpo._support import PriorSource, WarnOnce, as_knowledge_base, plain, read_priors
 
@@ -50,4 +51,5 @@ __all__ = [
     "plain",
     "prior_space",
     "read_priors",
+    "score_against",
 ]

@@ -33,7 +33,7 @@ from metahpo._config import EngineConfig
 from metahpo._lazy import LazyImport
 from metahpo._mtgp import GPFit, GPSurrogate, TargetPosterior, fit_gp
 from metahpo._optim import is_row_of, optimize_acquisition
-from metahpo._portfolio import greedy_portfolio
+from metahpo._portfolio import greedy_portfolio_with_origin
 from metahpo._prior import (
     AlignedStudy,
     AlignmentReport,
@@ -145,6 +145,8 @@ class _SpaceState:
     constraint_tasks: dict[str, list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict)
     # the prior studies' failure labels, one (X, +1/-1 labels) task each (see MetaEngine._feasibility)
     failure_tasks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
+    # per portfolio row, the prior study it was among the best configurations of
+    portfolio_origin: list[str] = field(default_factory=list)
 
     @property
     def n_prior_trials(self) -> int:
@@ -315,9 +317,10 @@ class MetaEngine:
             return None
         if has_priors:
             exclude, skip = call.exclude, call.portfolio_offset
-            for row in call.with_fixed(st.portfolio):
+            for i, row in enumerate(call.with_fixed(st.portfolio)):
                 if not is_row_of(row, exclude):
                     if skip == 0:
+                        info["sources"] = [st.portfolio_origin[i]]
                         return Suggestion(call.space.decode(row[None])[0], "portfolio", info)
                     skip -= 1
         if n_obs == 0 or not has_priors:
@@ -370,6 +373,7 @@ class MetaEngine:
                 )
         info.update(fitted.info)
         info.update({"log_acq": log_acq, "device": str(device)})
+        info.update(_prediction(fitted, x, device))
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
 
     def _model_mo(self, st: _SpaceState, call: _Call, info: dict[str, Any]) -> Suggestion:
@@ -516,8 +520,9 @@ class MetaEngine:
                     min_overlap=self.config.min_overlap,
                 )
                 # configurations that broke a prior's constraints are no portfolio candidates
-                portfolio = greedy_portfolio(
-                    _feasible_only(aligned), size=max(16, self.config.startup_trials(True) * 4)
+                candidates = _feasible_only(aligned)
+                portfolio, origin = greedy_portfolio_with_origin(
+                    candidates, size=max(16, self.config.startup_trials(True) * 4)
                 )
                 if portfolio.size:
                     portfolio = space.snap(portfolio)
@@ -529,9 +534,27 @@ class MetaEngine:
                     portfolio,
                     GPSurrogate(aligned, self.config),
                     failure_tasks=_failure_tasks(aligned, self.config),
+                    portfolio_origin=[candidates[j].name for j in origin],
                 )
                 self._states[key] = st
             return st
+
+
+def _prediction(fitted: Fitted, x: np.ndarray, device: torch.device) -> dict[str, Any]:
+    """What the model expected of the suggestion ``(F,)``: posterior mean and standard deviation
+    on the scale of the scores it was fit on (``metahpo.score_against`` gives the outcome's score
+    on the same scale); empty when the surrogate gives no posterior."""
+    import torch  # already imported by the surrogate that made ``fitted``
+
+    if fitted.predict is None:
+        return {}
+    with torch.no_grad():
+        mean, sd = fitted.predict(torch.as_tensor(x[None], dtype=torch.float64, device=device))
+    return {
+        "predicted_score": float(mean.reshape(-1)[0]),
+        "predicted_score_sd": float(sd.reshape(-1)[0]),
+        "score_scale": fitted.scale,
+    }
 
 
 def _failure_tasks(

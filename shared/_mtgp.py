@@ -217,23 +217,30 @@ class GPSurrogate:
         acquisition: LogEI | QLogEI
         with limit_threads(n_threads):
             fit = fit_gp(X_tasks, z_tasks, device=data.device, warm_state=init, maxiter=maxiter)
+            posterior = TargetPosterior(fit)
             if data.X_pend.shape[0] > 0:
                 acquisition = QLogEI(fit.model, best_f, data.X_pend, seed=data.seed)
             else:
-                acquisition = LogEI(TargetPosterior(fit), best_f)
+                acquisition = LogEI(posterior, best_f)
         self._warm[key] = (fit.state, n_fit)
         self._last_state = fit.state
         prior_top = [X[np.argsort(-z)[:2]] for X, z in sources[:3]]
+        info: dict[str, Any] = {
+            "n_source_tasks": len(sources),
+            "n_prior_points": int(sum(X.shape[0] for X, _ in sources)),
+            "hyperparameters_optimised": maxiter > 0,
+        }
+        if sources:
+            info["sources"] = [self._aligned[i].name for i in (self._selected or [])][: len(sources)]
+            info["source_weights"] = [round(w, 4) for w in task_correlations(fit)[1:]]
         return Fitted(
             acquisition=acquisition,
             incumbents=np.vstack([data.top(5), *prior_top]),
             phase="mtgp" if sources else "gp",
-            info={
-                "n_source_tasks": len(sources),
-                "n_prior_points": int(sum(X.shape[0] for X, _ in sources)),
-                "hyperparameters_optimised": maxiter > 0,
-            },
+            info=info,
             n_threads=n_threads,
+            predict=posterior,
+            scale="copula" if sources else "standardised",
         )
 
     def _schedule(self, key: tuple[str, ...], n_obs: int) -> tuple[dict[str, Any] | None, int, int]:
@@ -281,6 +288,21 @@ class GPSurrogate:
             idx = subsample(s, quota)
             out.append((s.X[idx], s.z[idx]))
         return out
+
+
+def task_correlations(fit: GPFit) -> list[float]:
+    """Correlation of the target task (index 0) with every task of a multi-task fit, ``[1.0, r_1,
+    ..., r_T]``, read off the task kernel's ``(T+1, T+1)`` covariance (BoTorch's index kernel; its
+    positive variant keeps them >= 0).  ``[1.0]`` for a single-task fit."""
+    if fit.n_tasks == 1:
+        return [1.0]
+    for module in fit.model.covar_module.modules():
+        if module is not fit.model.covar_module and hasattr(module, "covar_matrix"):
+            with torch.no_grad():
+                C = module.covar_matrix.to_dense().double().cpu()  # (T+1, T+1)
+            d = C.diagonal().clamp_min(1e-12).sqrt()
+            return [float(v) for v in (C[0] / (d[0] * d))]
+    return [float("nan")] * fit.n_tasks
 
 
 def subsample(study: AlignedStudy, quota: int) -> np.ndarray:

@@ -85,6 +85,8 @@ class NeuralSurrogate:
             phase="neural",
             info=info,
             warnings=notes,
+            predict=predictor,
+            scale="copula",
         )
 
     def train(

@@ -22,7 +22,7 @@ import numpy as np
 
 from metahpo._prior import AlignedStudy
 
-__all__ = ["greedy_portfolio", "kendall_tau", "knn_predict"]
+__all__ = ["greedy_portfolio", "greedy_portfolio_with_origin", "kendall_tau", "knn_predict"]
 
 
 # Elements of the (rows, n, F) difference array one chunk of knn_predict may hold (32 MiB).
@@ -64,9 +64,19 @@ def greedy_portfolio(studies: Sequence[AlignedStudy], size: int, per_study: int 
     Returns:
         ``(k, F)`` with ``k <= size``, best first.
     """
+    return greedy_portfolio_with_origin(studies, size, per_study)[0]
+
+
+def greedy_portfolio_with_origin(
+    studies: Sequence[AlignedStudy], size: int, per_study: int = 8
+) -> tuple[np.ndarray, list[int]]:
+    """:func:`greedy_portfolio` and, per row, the index in ``studies`` of the study it was among the
+    best configurations of."""
     if not studies or size <= 0:
-        return np.empty((0, studies[0].X.shape[1] if studies else 0))
-    cands = np.vstack([s.X[np.argsort(-s.z)[:per_study]] for s in studies])  # (c, F)
+        return np.empty((0, studies[0].X.shape[1] if studies else 0)), []
+    tops = [np.argsort(-s.z)[:per_study] for s in studies]
+    cands = np.vstack([s.X[top] for s, top in zip(studies, tops, strict=True)])  # (c, F)
+    origin = [j for j, top in enumerate(tops) for _ in top]  # (c,)
     # regret[c, s] in [0, 1]: 0 = as good as the best configuration study s evaluated.
     regret = np.empty((cands.shape[0], len(studies)))
     for j, s in enumerate(studies):
@@ -83,4 +93,4 @@ def greedy_portfolio(studies: Sequence[AlignedStudy], size: int, per_study: int 
             break
         chosen.append(best)
         current = np.minimum(current, regret[best])
-    return cands[chosen]
+    return cands[chosen], [origin[c] for c in chosen]

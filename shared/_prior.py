@@ -162,6 +162,27 @@ class AlignmentReport:
                 total.update(s.skipped_trials)
         return total
 
+    def as_dicts(self) -> list[dict[str, Any]]:
+        """One JSON-serialisable record per prior study: ``name``, ``n_trials``, ``n_used``,
+        ``n_failed``, ``skipped_study`` (the reason, or None when used), ``shared``, ``imputed``,
+        ``dropped`` (parameter names), ``skipped_trials`` (reason -> count) and
+        ``foreign_choice_values``."""
+        return [
+            {
+                "name": s.name,
+                "n_trials": s.n_trials,
+                "n_used": s.n_used,
+                "n_failed": s.n_failed,
+                "skipped_study": s.skipped_study,
+                "shared": list(s.shared),
+                "imputed": list(s.imputed),
+                "dropped": list(s.dropped),
+                "skipped_trials": dict(s.skipped_trials),
+                "foreign_choice_values": s.foreign_choice_values,
+            }
+            for s in self.studies
+        ]
+
     def summary(self) -> str:
         reasons = ", ".join(f"{k}={v}" for k, v in sorted(self.skip_reasons().items()))
         return (
@@ -229,6 +250,34 @@ def standardised_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
     signed = -v if direction == "minimize" else v
     sd = float(signed.std()) if v.size > 1 else 0.0
     return (signed - signed.mean()) / sd if sd > 0 else np.zeros_like(signed)
+
+
+def score_against(
+    history: np.ndarray, value: float, direction: Direction, scale: Literal["copula", "standardised"]
+) -> float:
+    """The score a new ``value`` gets against the ``(n,)`` finished values a model was fit on, on
+    that model's scale (higher is better): the observed counterpart of a prediction.
+
+    ``"copula"``: the normal quantile of the value's mid-rank among the history and itself (as
+    :func:`copula_scores` gives it with the value added); ``"standardised"``: the value less the
+    history's mean, over its standard deviation (:func:`standardised_scores`; 0 without spread)."""
+    from scipy.special import ndtri
+
+    h = np.asarray(history, dtype=float)
+    require(
+        h.ndim == 1 and h.size > 0 and bool(np.all(np.isfinite(h))),
+        "history",
+        "must be a finite, non-empty 1-d array",
+        h.shape,
+    )
+    require(bool(np.isfinite(value)), "value", "must be finite", value)
+    sign = -1.0 if direction == "minimize" else 1.0
+    signed, new = sign * h, sign * float(value)
+    if scale == "standardised":
+        sd = float(signed.std()) if h.size > 1 else 0.0
+        return (new - float(signed.mean())) / sd if sd > 0 else 0.0
+    rank = float(np.sum(signed < new) + 0.5 * np.sum(signed == new))  # 0 = worst of n + 1
+    return float(ndtri((rank + 0.5) / (h.size + 1)))
 
 
 def _numeric(value: object) -> bool:

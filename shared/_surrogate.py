@@ -15,6 +15,7 @@ ARCHITECTURE.md.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -77,6 +78,10 @@ class Fitted:
         info: JSON-serialisable diagnostics (prior tasks and points used, ...).
         warnings: messages for the user (each adapter logs a message once).
         n_threads: torch intra-op threads for optimising the acquisition.
+        predict: the target's posterior, ``(b, F)`` configurations -> mean and standard deviation,
+            each ``(b,)``, on the scale ``scale`` (for the record of what the model expected).
+        scale: the target's scores the model was fit on: ``"copula"`` (ranks through the normal
+            quantile) or ``"standardised"`` (mean 0, standard deviation 1); higher is better.
     """
 
     acquisition: Acquisition
@@ -85,6 +90,8 @@ class Fitted:
     info: dict[str, Any] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     n_threads: int = 1
+    predict: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
+    scale: Literal["copula", "standardised"] = "copula"
 
 
 class Surrogate(Protocol):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import subprocess
 import sys
 from pathlib import Path
@@ -16,20 +15,27 @@ def test_demo_runs_a_meta_learned_study_and_prints_its_table(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     url = f"sqlite:///{tmp_path / 'demo.db'}"
-    assert main(["demo", "--trials", "5", "--seeds", "1", "--prior-trials", "6", "--storage", url]) == 0
+    report = tmp_path / "report"
+    args = ["demo", "--trials", "5", "--seeds", "1", "--prior-trials", "6", "--storage", url]
+    assert main([*args, "--report-dir", str(report)]) == 0
     out = capsys.readouterr().out
-    assert "| trials | MetaSampler | TPESampler |" in out
+    assert "| trials | MetaSampler | GPSampler | TPESampler |" in out
     rows = [line for line in out.splitlines() if line.startswith("| 5 |")]
     assert len(rows) == 1
-    meta, tpe = (float(c) for c in rows[0].strip("|").split("|")[1:3])
-    assert 0.0 < meta <= 1.0
-    assert 0.0 < tpe <= 1.0
-    assert not math.isnan(meta)
+    values = [float(c) for c in rows[0].strip("|").split("|")[1:4]]
+    assert all(0.0 < v <= 1.0 for v in values)
     assert "MetaSampler phases (last seed): portfolio x3, mtgp x2" in out
     # The held-out runs were removed from the storage; the 7 prior studies stay.
     import optuna
 
     assert len(optuna.get_all_study_names(storage=url)) == 7
+    # The report of the last MetaSampler run, on a copy of that study kept beside it.
+    assert f"report of the last MetaSampler run: {report / 'report.html'}" in out
+    assert (report / "calibration.png").is_file()
+    kept = optuna.load_study(
+        study_name="heldout-credit_g-metasampler-seed0", storage=f"sqlite:///{report}/study.db"
+    )
+    assert [t.system_attrs["metahpo:phase"] for t in kept.trials] == ["portfolio"] * 3 + ["mtgp"] * 2
 
 
 def test_demo_rejects_bad_arguments_naming_them(capsys: pytest.CaptureFixture[str]) -> None:
