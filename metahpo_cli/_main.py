@@ -98,6 +98,12 @@ def _parser() -> argparse.ArgumentParser:
         src = cmd.add_mutually_exclusive_group(required=True)
         src.add_argument("--storage", help="Optuna storage URL holding the prior studies")
         src.add_argument("--knowledge-base", help="metahpo knowledge base URL holding the prior studies")
+        if name == "info":
+            src.add_argument(
+                "--public",
+                action="store_true",
+                help="the public prior families shipped with metahpo (metahpo.public_priors)",
+            )
         cmd.add_argument("--study-pattern", default="*", help="shell pattern over study names (default: *)")
         if name == "train":
             cmd.add_argument("--out", required=True, help="model file to write (.pt)")
@@ -133,6 +139,11 @@ def _parser() -> argparse.ArgumentParser:
 def _report(args: argparse.Namespace) -> int:
     import optuna
 
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        print("metahpo report needs matplotlib: pip install matplotlib", file=sys.stderr)
+        return 2
     from metahpo_cli._report import write_report
 
     try:
@@ -246,9 +257,41 @@ def _epoch_bar() -> Any:
     return tqdm(unit="epoch", dynamic_ncols=True, file=sys.stderr)
 
 
+def _describe(param: Any) -> str:
+    """A parameter's range as a user reads it: ``16 .. 128 int, log``, ``gini, entropy``."""
+    choices = getattr(param, "choices", None)
+    if choices is not None:
+        return ", ".join(str(c) for c in choices)
+    kind = "int" if type(param).__name__ == "IntParam" else "float"
+    return f"{param.low:.4g} .. {param.high:.4g} {kind}" + (", log" if param.log else "")
+
+
+def _public_info() -> int:
+    from metahpo import public_families
+
+    print("public prior families (metahpo.public_priors(family); names= renames to your aliases)")
+    print("\n| family | model | tasks | trials | objective | evaluated | license | source |")
+    print("|---|---|---:|---:|---|---|---|---|")
+    families = public_families()
+    for f in families:
+        print(
+            f"| {f.name} | {f.title} | {f.n_tasks} | {f.n_trials} | {f.objective} ({f.direction}) | "
+            f"{f.evaluated} | {f.license} | {f.source} |"
+        )
+    print("\n| family | parameter | range | also written |")
+    print("|---|---|---|---|")
+    for f in families:
+        for name, param in f.space.params.items():
+            print(f"| {f.name} | {name} | {_describe(param)} | {', '.join(f.aliases.get(name, ())) or '-'} |")
+    print("\nattribution: " + "; ".join(f"{f.name}: {f.attribution}" for f in families))
+    return 0
+
+
 def _info(args: argparse.Namespace) -> int:
     from metahpo import MetaEngine
 
+    if args.public:
+        return _public_info()
     priors = _load_priors(args, exclude=[args.study] if args.study else ())
     print(f"{len(priors)} studies, {sum(len(p.trials) for p in priors)} trials")
     print("\n| study | trials | failed | objectives | directions | constraints | parameters |")

@@ -63,21 +63,23 @@ def write_report(study: optuna.Study, out: str | Path) -> Path:
     phases = Counter(r.phase for r in records)
     sections = []
     for key, title, function in _FIGURES:
+        buffer = io.BytesIO()
         try:
             fig = getattr(viz, function)(study)
+            try:
+                fig.savefig(buffer, format="png", dpi=110)
+            finally:
+                plt.close(fig)
         except ValueError as e:
             sections.append(f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(str(e))}</p>")
             continue
-        buffer = io.BytesIO()
-        fig.savefig(buffer, format="png", dpi=110)
-        plt.close(fig)
         png = buffer.getvalue()
         (out / f"{key}.png").write_bytes(png)
         data = base64.b64encode(png).decode("ascii")
         alt = html.escape(title)
         body = f"<img class='figure' id='fig-{key}' alt='{alt}' src='data:image/png;base64,{data}'>"
         if key == "alignment":
-            body += _alignment_table(viz.alignment_rows(study), viz.ALIGNMENT_COLUMNS)
+            body += _alignment_table(viz.alignment_rows(study, limit=500), viz.ALIGNMENT_COLUMNS)
         sections.append(f"<h2>{html.escape(title)}</h2>{body}")
     page = out / "report.html"
     page.write_text(
@@ -107,7 +109,7 @@ def _alignment_table(rows: list[list[str]], columns: list[str]) -> str:
         return ""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in columns)
     body = "".join(
-        f"<tr class='{'used' if r[1] == 'used' else 'skipped'}'>"
+        f"<tr class='{'used' if r[1] in ('used', '') else 'skipped'}'>"
         + "".join(f"<td>{html.escape(c)}</td>" for c in r)
         + "</tr>"
         for r in rows

@@ -254,8 +254,17 @@ class MetaSampler(BaseSampler):
         if first_time and engine.priors:
             report = engine.alignment(space, direction)
             _logger.info(f"MetaSampler prior alignment for {sorted(space.params)}: {report.summary()}")
-            # for `metahpo report` and optuna_meta.visualization.plot_alignment
-            _claims.set_attr(study, trial, "metahpo:alignment", json.dumps({"studies": report.as_dicts()}))
+            # for `metahpo report` and optuna_meta.visualization.plot_alignment: diagnostics only,
+            # so a failed write costs nothing but the record (the log line above has the summary)
+            records = report.as_dicts()
+            record = {
+                "studies": records[:_ALIGNMENT_RECORDS],
+                "n_more": max(0, len(records) - _ALIGNMENT_RECORDS),
+            }
+            try:
+                _claims.set_attr(study, trial, "metahpo:alignment", json.dumps(record))
+            except Exception as e:
+                _logger.debug(f"MetaSampler could not record the alignment on trial {trial.number}: {e}")
         return params
 
     def _zero_shot_value(
@@ -412,6 +421,11 @@ class MetaSampler(BaseSampler):
             _claims.set_attr(study, trial, "metahpo:phase", "fallback")
         except Exception:
             _logger.debug("could not record the fallback in the trial's system attrs")
+
+
+# prior studies whose alignment is recorded on the trial (the rest are counted): one storage write
+# per 2,045 characters, about 250 characters each
+_ALIGNMENT_RECORDS = 200
 
 
 def _json_scalar(value: object) -> bool:

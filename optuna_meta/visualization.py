@@ -228,11 +228,14 @@ def _short(names: Sequence[str], limit: int = 4) -> str:
     return ", ".join(names[:limit]) + f" (+{len(names) - limit})"
 
 
-def alignment_rows(study: optuna.Study) -> list[list[str]]:
+def alignment_rows(study: optuna.Study, limit: int | None = None) -> list[list[str]]:
     """The alignment as table rows: prior study, status, trials used / total, failed kept, shared,
-    imputed and dropped parameters."""
+    imputed and dropped parameters; with ``limit``, the first ``limit`` studies and a last row
+    counting the others."""
     rows = []
-    for s in alignment_records(study):
+    records = alignment_records(study)
+    more = _more_studies(study) + max(0, len(records) - limit if limit is not None else 0)
+    for s in records[:limit]:
         status = "used" if s.get("skipped_study") is None else f"skipped: {s['skipped_study']}"
         rows.append(
             [
@@ -245,7 +248,18 @@ def alignment_rows(study: optuna.Study) -> list[list[str]]:
                 _short(s.get("dropped", [])),
             ]
         )
+    if more:
+        rows.append([f"... {more} more prior studies", "", "", "", "", "", ""])
     return rows
+
+
+def _more_studies(study: optuna.Study) -> int:
+    """Prior studies the sampler counted but did not record (beyond its record limit)."""
+    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: -t.number):
+        attr = _claims.read_attr(t.system_attrs, "metahpo:alignment")
+        if "studies" in attr:
+            return int(attr.get("n_more", 0))
+    return 0
 
 
 ALIGNMENT_COLUMNS = ["prior study", "status", "trials used", "failed kept", "shared", "imputed", "dropped"]
@@ -254,7 +268,7 @@ ALIGNMENT_COLUMNS = ["prior study", "status", "trials used", "failed kept", "sha
 def plot_alignment(study: optuna.Study) -> Figure:
     """A table of every prior study MetaSampler saw for this study and what alignment did with it."""
     plt = _plt()
-    rows = alignment_rows(study)
+    rows = alignment_rows(study, limit=40)  # a figure tall enough for a few screens at most
     fig: Figure
     ax: Any
     fig, ax = plt.subplots(figsize=(11, 0.6 + 0.32 * max(len(rows), 1)))
@@ -267,7 +281,7 @@ def plot_alignment(study: optuna.Study) -> Figure:
         table.set_fontsize(8)
         table.auto_set_column_width(list(range(len(ALIGNMENT_COLUMNS))))
         for (row, _), cell in table.get_celld().items():
-            if row > 0 and rows[row - 1][1] != "used":
+            if row > 0 and rows[row - 1][1] not in ("used", ""):
                 cell.set_facecolor("#f3f3f3")
     ax.set_title("alignment of the prior studies", fontsize=10)
     fig.tight_layout()
@@ -318,8 +332,11 @@ def plot_calibration(study: optuna.Study) -> Figure:
     """The model's predicted score (mean and one standard deviation) of each suggestion against the
     score of what came out, on the model's scale (higher is better; ``copula``: normal quantile of
     the rank among the results so far, ``standardised``: in standard deviations of them).  The
-    title gives the share of outcomes within one and two standard deviations (about 68% and 95%
-    when calibrated) and the rank correlation of predicted and observed."""
+    title gives the share of outcomes within one and two standard deviations and the rank
+    correlation of predicted and observed.  The standard deviation is the model's uncertainty about
+    the function, without observation noise: noisy objectives fall outside it more often than the
+    nominal 68% / 95%.  The neural surrogate's prediction also counts the running trials' believed
+    values (its standard deviation is smaller then); the GP's does not."""
     plt = _plt()
     points = calibration_points(study)
     fig: Figure
@@ -344,7 +361,7 @@ def plot_calibration(study: optuna.Study) -> Figure:
     z = np.abs(obs - mean) / np.maximum(sd, 1e-12)
     within1, within2 = float(np.mean(z <= 1)), float(np.mean(z <= 2))
     rho = _spearman(mean, obs) if len(points) > 2 else float("nan")
-    ax.set_xlabel("predicted score (mean, +/- 1 sd)")
+    ax.set_xlabel("predicted score (mean, +/- 1 sd of the function, without noise)")
     ax.set_ylabel("observed score")
     ax.set_title(
         f"calibration of {len(points)} model suggestions\nwithin 1 sd {within1:.0%}, within 2 sd "

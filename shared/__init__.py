@@ -12,6 +12,8 @@ Search spaces: :class:`SearchSpace`, :class:`FloatParam`, :class:`IntParam`,
 :class:`CategoricalParam` (:data:`Param` is any of them), :func:`merge_spaces`.
 Prior studies: :class:`PriorStudy`, :class:`PriorTrial`, :class:`AlignmentReport`,
 :func:`prior_space`, :class:`KnowledgeBase`.
+Public priors shipped with the package: :func:`public_priors`, :func:`public_families`
+(:class:`PublicFamily`).
 The engine: :class:`MetaEngine`, :class:`EngineConfig`, :class:`Suggestion` (:data:`Phase`).
 For adapters: :func:`read_priors` (per-source fault isolation), :class:`WarnOnce`,
 :func:`as_knowledge_base`, :func:`plain`, :data:`Direction`.
@@ -22,6 +24,7 @@ from metahpo._config import EngineConfig, SurrogateName
 from metahpo._engine import MetaEngine, Phase, Suggestion
 from metahpo._kb import KnowledgeBase
 from metahpo._prior import AlignmentReport, Direction, PriorStudy, PriorTrial, prior_space, score_against
+from metahpo._public import PublicFamily, public_families, public_priors
 from metahpo._space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, merge_spaces
 from metahpo._support import PriorSource, WarnOnce, as_knowledge_base, plain, read_priors
 
@@ -41,6 +44,7 @@ __all__ = [
     "PriorSource",
     "PriorStudy",
     "PriorTrial",
+    "PublicFamily",
     "SearchSpace",
     "Suggestion",
     "SurrogateName",
@@ -50,6 +54,8 @@ __all__ = [
     "merge_spaces",
     "plain",
     "prior_space",
+    "public_families",
+    "public_priors",
     "read_priors",
     "score_against",
 ]

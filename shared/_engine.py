@@ -548,8 +548,11 @@ def _prediction(fitted: Fitted, x: np.ndarray, device: torch.device) -> dict[str
 
     if fitted.predict is None:
         return {}
-    with torch.no_grad():
-        mean, sd = fitted.predict(torch.as_tensor(x[None], dtype=torch.float64, device=device))
+    try:
+        with torch.no_grad():
+            mean, sd = fitted.predict(torch.as_tensor(x[None], dtype=torch.float64, device=device))
+    except Exception:  # a diagnostic: never worth the suggestion it describes
+        return {}
     return {
         "predicted_score": float(mean.reshape(-1)[0]),
         "predicted_score_sd": float(sd.reshape(-1)[0]),

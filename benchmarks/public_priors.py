@@ -1,0 +1,241 @@
+"""The public priors shipped with the package (``metahpo.public_priors``), measured.
+
+Parts (``--parts``):
+
+- ``families``: leave-tasks-out on each family's own data.  5 held-out tasks per family are left
+  out of its public priors (``exclude_tasks``); MetaSampler with the rest against GPSampler on the
+  held-out tasks (YAHPO rbv2_xgboost for ``xgboost``, YAHPO lcbench for ``mlp``, TabRepo's pool for
+  ``lightgbm``: the bench problems of ``metahpo bench``).  Normalised regret at 10 / 25 / 50
+  (median over tasks x seeds); target: MetaSampler@10 <= GPSampler@50.
+- ``sklearn``: real scikit-learn RandomForestClassifier runs (3-fold CV accuracy) on data sets that
+  scikit-learn ships: ``MetaSampler(source_studies=public_priors("random_forest"))`` against
+  GPSampler, TPESampler and MetaSampler without priors; best accuracy at 5 / 10 / 20.
+- ``unrelated``: AdaBoost, whose ``learning_rate`` and ``n_estimators`` share names with the
+  XGBoost family but not its behaviour: MetaSampler with ``public_priors("xgboost", names=...)``
+  against MetaSampler without priors at 25 trials (must not be worse).
+- ``first``: seconds to the first suggestion with each family's public priors loaded.
+
+Run: python benchmarks/public_priors.py [--parts families sklearn unrelated first] [--seeds 3]
+Needs the bench data (``METAHPO_BENCH_DATA``) for ``families`` and scikit-learn for ``sklearn`` /
+``unrelated``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import optuna
+
+from metahpo import public_families, public_priors
+from metahpo_cli.bench import load_problem
+from optuna_meta import MetaSampler
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+FAMILY_PROBLEMS = {"xgboost": "rbv2_xgboost", "mlp": "lcbench", "lightgbm": "tabrepo_lightgbm"}
+TASK_PREFIX = {"xgboost": "openml-task-", "mlp": "openml-task-", "lightgbm": "openml-"}
+
+
+def regret_curve(values: list[float], lo: float, hi: float) -> np.ndarray:
+    best = np.minimum.accumulate(np.asarray(values))
+    return (best - lo) / max(hi - lo, 1e-12)
+
+
+def families(data: Path, seeds: int, budget: int) -> None:
+    print(
+        f"\n## Leave-tasks-out on each family's own data "
+        f"(5 held-out tasks x {seeds} seeds, {budget} trials)\n"
+    )
+    print("normalised regret, median over tasks x seeds (lower is better)\n")
+    print("| family | method | @1 | @10 | @25 | @50 | meta@10 <= GP@50 |")
+    print("|---|---|---:|---:|---:|---:|---|")
+    for family, name in FAMILY_PROBLEMS.items():
+        problem = load_problem(data, name)
+        held = list(np.random.default_rng(0).choice(sorted(problem.tasks), size=5, replace=False))
+        excluded = [TASK_PREFIX[family] + str(t) for t in held]
+        priors = public_priors(family, names=list(problem.distributions), exclude_tasks=excluded)
+        assert len(priors) == len(public_priors(family)) - 5, "held-out tasks must be left out"
+        curves: dict[str, list[np.ndarray]] = {"MetaSampler (public priors)": [], "GPSampler": []}
+        for task in held:
+            scan = problem.scan(task, np.random.default_rng(0))
+            lo, hi = float(np.min(scan)), float(np.max(scan))
+            for seed in range(seeds):
+                samplers: dict[str, optuna.samplers.BaseSampler] = {
+                    "MetaSampler (public priors)": MetaSampler(source_studies=priors, seed=seed),
+                    "GPSampler": optuna.samplers.GPSampler(seed=seed),
+                }
+                for method, sampler in samplers.items():
+                    study = optuna.create_study(sampler=sampler)
+                    values: list[float] = []
+                    taken: set[int] = set()
+                    for _ in range(budget):
+                        trial = study.ask()
+                        params = problem.suggest(trial)
+                        if problem.snap is not None:
+                            params = problem.snap(params, taken)
+                        value = float(problem.evaluate(task, [params])[0])
+                        study.tell(trial, value)
+                        values.append(value)
+                    curves[method].append(regret_curve(values, lo, hi))
+        med = {m: np.median(np.vstack(c), axis=0) for m, c in curves.items()}
+        for method, m in med.items():
+            ok = ""
+            if method.startswith("Meta"):
+                ok = "yes" if m[9] <= med["GPSampler"][budget - 1] else "no"
+            at = [m[b - 1] for b in (1, 10, 25, 50) if b <= budget]
+            print(f"| {family} | {method} | " + " | ".join(f"{v:.4f}" for v in at) + f" | {ok} |")
+
+
+def _cv_objective(model: str, X: np.ndarray, y: np.ndarray, seed: int) -> Callable[[optuna.Trial], float]:
+    from sklearn.ensemble import AdaBoostClassifier, RandomForestClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+    folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+
+    def objective(trial: optuna.Trial) -> float:
+        if model == "random_forest":
+            estimator: Any = RandomForestClassifier(
+                n_estimators=100,
+                max_features=trial.suggest_float("max_features", 0.05, 1.0),
+                min_samples_leaf=trial.suggest_int("min_samples_leaf", 1, 20),
+                min_samples_split=trial.suggest_int("min_samples_split", 2, 20),
+                bootstrap=trial.suggest_categorical("bootstrap", [True, False]),
+                criterion=trial.suggest_categorical("criterion", ["gini", "entropy", "log_loss"]),
+                random_state=seed,
+                n_jobs=1,
+            )
+        else:
+            estimator = AdaBoostClassifier(
+                learning_rate=trial.suggest_float("learning_rate", 1e-3, 2.0, log=True),
+                n_estimators=trial.suggest_int("n_estimators", 10, 300, log=True),
+                random_state=seed,
+            )
+        return float(cross_val_score(estimator, X, y, cv=folds).mean())
+
+    return objective
+
+
+def _datasets() -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    from sklearn.datasets import load_breast_cancer, load_digits, load_wine
+
+    return {
+        "breast_cancer": load_breast_cancer(return_X_y=True),
+        "wine": load_wine(return_X_y=True),
+        "digits": load_digits(return_X_y=True),
+    }
+
+
+def _best_at(study: optuna.Study, budgets: tuple[int, ...]) -> list[float]:
+    vals = np.maximum.accumulate([t.value for t in study.trials])
+    return [float(vals[b - 1]) for b in budgets]
+
+
+def sklearn_runs(seeds: int, budget: int) -> None:
+    budgets = tuple(b for b in (1, 5, 10, 20) if b <= budget)
+    print(f"\n## RandomForestClassifier on scikit-learn's data sets (3-fold CV accuracy, {seeds} seeds)\n")
+    print("best accuracy, median over seeds (higher is better)\n")
+    print("| data set | sampler | " + " | ".join(f"@{b}" for b in budgets) + " | s/trial |")
+    print("|---|---|" + "---:|" * (len(budgets) + 1))
+    priors = public_priors("random_forest")
+    makers: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+        "MetaSampler (public priors)": lambda s: MetaSampler(source_studies=priors, seed=s),
+        "MetaSampler (no priors)": lambda s: MetaSampler(source_studies=[], seed=s),
+        "GPSampler": lambda s: optuna.samplers.GPSampler(seed=s),
+        "TPESampler": lambda s: optuna.samplers.TPESampler(seed=s),
+    }
+    for name, (X, y) in _datasets().items():
+        for method, make in makers.items():
+            rows, secs = [], []
+            for seed in range(seeds):
+                study = optuna.create_study(direction="maximize", sampler=make(seed))
+                t0 = time.perf_counter()
+                study.optimize(_cv_objective("random_forest", X, y, seed), n_trials=budget)
+                secs.append((time.perf_counter() - t0) / budget)
+                rows.append(_best_at(study, budgets))
+            med = np.median(np.array(rows), axis=0)
+            print(
+                f"| {name} | {method} | "
+                + " | ".join(f"{v:.4f}" for v in med)
+                + f" | {statistics.median(secs):.2f} |"
+            )
+
+
+def unrelated(seeds: int, budget: int) -> None:
+    print(
+        "\n## AdaBoost tuned with the XGBoost family's priors "
+        f"(names overlap, behaviour does not; {seeds} seeds)\n"
+    )
+    print("best 3-fold CV accuracy at 10 / 25, median over seeds\n")
+    print("| data set | sampler | @10 | @25 |")
+    print("|---|---|---:|---:|")
+    priors = public_priors("xgboost", names=["learning_rate", "n_estimators"])
+    makers: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+        "MetaSampler (xgboost public priors)": lambda s: MetaSampler(source_studies=priors, seed=s),
+        "MetaSampler (no priors)": lambda s: MetaSampler(source_studies=[], seed=s),
+        "GPSampler": lambda s: optuna.samplers.GPSampler(seed=s),
+    }
+    sets = _datasets()
+    for name in ("breast_cancer", "wine"):
+        X, y = sets[name]
+        for method, make in makers.items():
+            rows = []
+            for seed in range(seeds):
+                study = optuna.create_study(direction="maximize", sampler=make(seed))
+                study.optimize(_cv_objective("adaboost", X, y, seed), n_trials=budget)
+                rows.append(_best_at(study, (10, budget)))
+            med = np.median(np.array(rows), axis=0)
+            print(f"| {name} | {method} | {med[0]:.4f} | {med[1]:.4f} |")
+
+
+def first_suggestion() -> None:
+    print("\n## First suggestion with a family's public priors loaded (this CPU, one process each)\n")
+    print("| family | prior studies | prior trials | load s | first suggestion s |")
+    print("|---|---:|---:|---:|---:|")
+    for fam in public_families():
+        t0 = time.perf_counter()
+        priors = public_priors(fam.name)
+        load = time.perf_counter() - t0
+        study = optuna.create_study(
+            direction=fam.direction, sampler=MetaSampler(source_studies=priors, seed=0)
+        )
+        t0 = time.perf_counter()
+        trial = study.ask()
+        for p, param in fam.space.params.items():
+            if hasattr(param, "choices"):
+                trial.suggest_categorical(p, list(param.choices))
+            elif type(param).__name__ == "IntParam":
+                trial.suggest_int(p, param.low, param.high, log=param.log)
+            else:
+                trial.suggest_float(p, param.low, param.high, log=param.log)
+        first = time.perf_counter() - t0
+        print(
+            f"| {fam.name} | {len(priors)} | {sum(len(s.trials) for s in priors)} | "
+            f"{load:.2f} | {first:.2f} |"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--parts", nargs="+", default=["families", "sklearn", "unrelated", "first"])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--data", default=os.environ.get("METAHPO_BENCH_DATA", "../shared/data"))
+    args = parser.parse_args()
+    if "first" in args.parts:
+        first_suggestion()
+    if "sklearn" in args.parts:
+        sklearn_runs(args.seeds, 20)
+    if "unrelated" in args.parts:
+        unrelated(args.seeds, 25)
+    if "families" in args.parts:
+        families(Path(args.data), args.seeds, 50)
+
+
+if __name__ == "__main__":
+    main()
