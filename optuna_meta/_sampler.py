@@ -179,12 +179,6 @@ class MetaSampler(BaseSampler):
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
     ) -> dict[str, Any]:
-        if len(study.directions) > 1 and self._get_engine(study).priors:
-            self._warn(
-                "multi_objective",
-                "MetaSampler does not learn from prior studies in multi-objective studies yet: "
-                "this one is modelled on its own trials (one GP per objective, qLogEHVI).",
-            )
         if not search_space:
             return {}
         try:
@@ -200,7 +194,7 @@ class MetaSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
-        if len(study.directions) == 1 and not param_distribution.single():
+        if not param_distribution.single():
             try:
                 value = self._zero_shot_value(study, trial, param_name, param_distribution)
             except Exception as e:  # the user's study must go on: fall back for this trial

@@ -204,6 +204,9 @@ class AlignedStudy:
         X_fail: ``(m, F)`` encoded configurations whose trial failed (``m`` may be 0).
         constraints: per constraint name the ``(n,)`` values of the trials in ``X`` (NaN where a
             trial did not record it); feasible iff <= 0.
+        Z: multi-objective studies only: ``(n, k)`` copula scores per objective (higher is
+            better); ``z`` then scores the trials by Pareto depth (the front highest), so the
+            portfolio draws from the study's Pareto front.
     """
 
     name: str
@@ -212,6 +215,7 @@ class AlignedStudy:
     overlap: float
     X_fail: np.ndarray | None = None
     constraints: Mapping[str, np.ndarray] = field(default_factory=dict)
+    Z: np.ndarray | None = None
 
     @property
     def feasible(self) -> np.ndarray:
@@ -293,6 +297,7 @@ def align_studies(
     *,
     min_overlap: float = 0.5,
     margin: float = 0.25,
+    n_objectives: int = 1,
 ) -> tuple[list[AlignedStudy], AlignmentReport]:
     """Map prior studies into ``space``'s encoding.
 
@@ -302,6 +307,9 @@ def align_studies(
         target_direction: used for priors whose ``directions`` is ``None``.
         min_overlap: minimum fraction of target parameters a prior must share.
         margin: how far outside the unit cube an encoded prior value may lie.
+        n_objectives: the target's objectives; a prior with another number of objectives is
+            skipped (``multi_objective`` for a single-objective target, ``objective_count``
+            otherwise).  Objectives pair up by position, each scored in its prior's own direction.
 
     Returns:
         The usable studies (each with at least two trials and a non-constant objective) and the
@@ -315,9 +323,9 @@ def align_studies(
     for prior in priors:
         rep = StudyReport(name=prior.name, n_trials=len(prior.trials))
         report.studies.append(rep)
-        directions = prior.directions or (target_direction,)
-        if len(directions) != 1:
-            rep.skipped_study = "multi_objective"
+        directions = prior.directions or (target_direction,) * n_objectives
+        if len(directions) != n_objectives:
+            rep.skipped_study = "multi_objective" if n_objectives == 1 else "objective_count"
             continue
         seen: set[str] = set()
         for t in prior.trials:
@@ -333,10 +341,12 @@ def align_studies(
             continue
 
         rows: list[np.ndarray] = []
-        vals: list[float] = []
+        vals: list[tuple[float, ...]] = []
         kept: list[PriorTrial] = []
         for t in prior.trials:
-            if len(t.values) != 1 or not _numeric(t.values[0]) or not math.isfinite(float(t.values[0])):
+            if len(t.values) != n_objectives or not all(
+                _numeric(v) and math.isfinite(float(v)) for v in t.values
+            ):
                 rep.skipped_trials["bad_value"] += 1
                 continue
             row, reason = _encode_row(space, t.params, rep, margin)
@@ -344,7 +354,7 @@ def align_studies(
                 rep.skipped_trials[reason] += 1
                 continue
             rows.append(row)
-            vals.append(float(t.values[0]))
+            vals.append(tuple(float(v) for v in t.values))
             kept.append(t)
         # a failure that did not set a parameter the study's trials set is not imputed (its label
         # would be made up at the centre of that range)
@@ -354,23 +364,38 @@ def align_studies(
         if len(rows) < 2:
             rep.skipped_study = "too_few_trials"
             continue
-        y = np.asarray(vals)
-        if np.ptp(y) == 0.0:
+        V = np.asarray(vals)  # (n, k)
+        if np.any(np.ptp(V, axis=0) == 0.0):
             rep.skipped_study = "constant_objective"
             continue
         rep.n_used = len(rows)
         rep.n_failed = len(fails)
+        Z = np.column_stack([copula_scores(V[:, j], d) for j, d in enumerate(directions)])
         aligned.append(
             AlignedStudy(
                 name=prior.name,
                 X=np.vstack(rows),
-                z=copula_scores(y, directions[0]),
+                z=Z[:, 0] if n_objectives == 1 else copula_scores(-domination_count(Z), "maximize"),
                 overlap=overlap,
                 X_fail=np.vstack(fails) if fails else None,
                 constraints=constraint_columns([t.constraints for t in kept]),
+                Z=None if n_objectives == 1 else Z,
             )
         )
     return aligned, report
+
+
+def domination_count(Y: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """``(n, k)`` scores (higher is better) -> ``(n,)`` how many rows dominate each row (0 on the
+    Pareto front), in row chunks so that memory stays ``O(chunk * n)``."""
+    n = Y.shape[0]
+    out = np.zeros(n)
+    for a in range(0, n, chunk):
+        block = Y[a : a + chunk]  # (c, k)
+        ge = np.all(Y[None, :, :] >= block[:, None, :], axis=-1)  # (c, n): row j at least as good
+        gt = np.any(Y[None, :, :] > block[:, None, :], axis=-1)
+        out[a : a + chunk] = np.sum(ge & gt, axis=1)
+    return out
 
 
 def constraint_columns(constraints: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:

@@ -171,12 +171,41 @@ def test_multi_objective_studies_are_modelled(metahpo_log: pytest.LogCaptureFixt
     info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
     assert info["n_objectives"] == 2
     assert info["n_constraint_models"] == 1
-    said = [r.getMessage() for r in metahpo_log.records if "multi-objective" in r.getMessage()]
-    assert len(said) == 1  # the priors are not used: said once, not per trial
+    # the single-objective prior has another number of objectives: skipped, and recorded why
+    from optuna_meta.visualization import alignment_records
+
+    assert [a["skipped_study"] for a in alignment_records(study)] == ["objective_count"]
     assert not [r for r in metahpo_log.records if "could not use its model" in r.getMessage()]
     # model trials sit near the Pareto set x = y (both objectives pull along that line)
     late = study.trials[-6:]
     assert np.median([abs(t.params["x"] - t.params["y"]) for t in late]) < 0.2
+
+
+def test_multi_objective_priors_warm_start_and_join_each_objective_model() -> None:
+    def objective_for(shift: float):  # type: ignore[no-untyped-def]
+        def objective(trial: optuna.Trial) -> tuple[float, float]:
+            x, y = trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)
+            return (x - shift) ** 2 + y**2, (x - 1 + shift) ** 2 + (y - 0.2) ** 2
+
+        return objective
+
+    prior = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=1)
+    )
+    prior.optimize(objective_for(0.1), n_trials=30)
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=0)
+    )
+    study.optimize(objective_for(0.15), n_trials=8)
+    phases = [t.system_attrs["metahpo:phase"] for t in study.trials]
+    assert phases[:3] == ["portfolio"] * 3
+    assert set(phases[3:]) == {"mtgp"}
+    info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
+    assert info["sources"] == [prior.study_name]
+    assert info["n_objectives"] == 2
+    # the portfolio serves configurations from the prior's Pareto front
+    front = {tuple(sorted(t.params.items())) for t in prior.best_trials}
+    assert tuple(sorted(study.trials[0].params.items())) in front
 
 
 def test_parallel_threads_do_not_duplicate_suggestions() -> None:

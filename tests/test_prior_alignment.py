@@ -83,6 +83,25 @@ def test_multi_objective_priors_are_skipped() -> None:
     assert report.studies[0].skipped_study == "multi_objective"
 
 
+def test_multi_objective_priors_align_with_a_multi_objective_target() -> None:
+    # objective 0 minimised, objective 1 maximised in the prior: scores are higher-is-better per objective
+    values = [(1.0, 5.0), (2.0, 9.0), (3.0, 1.0), (0.5, 0.5)]
+    trials = tuple(PriorTrial({"lr": 10.0 ** -(i + 1)}, v) for i, v in enumerate(values))
+    prior = PriorStudy("mo", trials, ("minimize", "maximize"))
+    single = PriorStudy("so", trials[:3], ("minimize",))
+    aligned, report = align_studies(TARGET, [prior, single], "minimize", n_objectives=2, min_overlap=0.0)
+    assert [a.name for a in aligned] == ["mo"]
+    assert report.studies[1].skipped_study == "objective_count"
+    Z = aligned[0].Z
+    assert Z is not None
+    assert Z.shape == (4, 2)
+    assert np.argmax(Z[:, 0]) == 3  # the smallest first objective
+    assert np.argmax(Z[:, 1]) == 1  # the largest second objective
+    # z ranks by how many trials dominate each one: (3.0, 1.0) is dominated by (1.0, 5.0) and (2.0, 9.0)
+    assert np.argmin(aligned[0].z) == 2
+    assert aligned[0].z[0] == aligned[0].z[1] == aligned[0].z[3]  # the Pareto front ties
+
+
 def test_direction_and_scale_do_not_matter_after_the_copula() -> None:
     cfgs = [{"lr": 10 ** (-4 + 0.5 * i), "depth": i + 1, "booster": "dart"} for i in range(6)]
     loss = [0.9, 0.5, 0.2, 0.1, 0.3, 0.8]
