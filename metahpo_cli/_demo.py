@@ -5,8 +5,10 @@ datasets, 5 hyperparameters on a grid, 4 measured seeds per configuration).  Pri
 TPE runs on seven datasets, stored in one SQLite Optuna storage; the eighth dataset is tuned by
 ``MetaSampler()`` with no arguments (it learns from the other studies of the storage) and by
 Optuna's ``GPSampler`` and ``TPESampler`` (what a user would otherwise pick), with the same seeds,
-and the best validation accuracy per trial is printed as a table.  The demo ends by writing the
-report of the last MetaSampler run (:mod:`metahpo_cli._report`) and printing its path.
+and the best validation accuracy per trial is printed as a table.  Then the zero-history case: a
+scikit-learn random forest on a data set scikit-learn ships, tuned with the public priors shipped in
+metahpo (:func:`metahpo.public_priors`) against GPSampler and TPESampler.  The demo ends by writing
+the report of the last MetaSampler run (:mod:`metahpo_cli._report`) and printing its path.
 """
 
 from __future__ import annotations
@@ -95,10 +97,12 @@ def run_demo(
     storage: str | None = None,
     out: Callable[[str], None] = print,
     report_dir: str | None = None,
+    public_trials: int = 10,
 ) -> dict[str, list[list[float]]]:
-    """Run the demo and print its table; returns every best-so-far curve per method.  The report
-    of the last MetaSampler run goes to ``report_dir`` (default: a new temporary folder), with a
-    copy of that study in ``report_dir/study.db``."""
+    """Run the demo and print its table; returns every best-so-far curve per method.  Then (with
+    ``public_trials`` > 0) the public-priors case (:func:`run_public_demo`).  The report of the last
+    MetaSampler run goes to ``report_dir`` (default: a new temporary folder), with a copy of that
+    study in ``report_dir/study.db``."""
     from metahpo_cli._report import write_report
     from optuna_meta import MetaSampler
 
@@ -164,10 +168,69 @@ def run_demo(
     for m, s in seconds.items():
         out(f"| {m} | {statistics.median(s):.3f} |")
     out(f"\nMetaSampler phases (last seed): {', '.join(_runs(phases))}")
+    if public_trials > 0:
+        run_public_demo(public_trials, seeds, out)
     report = optuna.load_study(study_name=name, storage=report_storage)
     out(f"report of the last MetaSampler run: {write_report(report, report_dir)}")
     out(f"total {time.perf_counter() - t0:.1f}s")
     return curves
+
+
+def run_public_demo(n_trials: int, seeds: Sequence[int], out: Callable[[str], None] = print) -> None:
+    """A first study with no earlier studies of one's own: scikit-learn's RandomForestClassifier
+    on its bundled breast-cancer data (3-fold CV accuracy), tuned by MetaSampler with the public
+    random-forest priors shipped in metahpo, by GPSampler and by TPESampler."""
+    try:
+        from sklearn.datasets import load_breast_cancer
+        from sklearn.ensemble import RandomForestClassifier
+        from sklearn.model_selection import StratifiedKFold, cross_val_score
+    except ImportError as e:  # pragma: no cover - exercised only without the extra
+        raise SystemExit("metahpo demo needs scikit-learn: pip install 'metahpo[demo]'") from e
+    from metahpo import public_priors
+    from optuna_meta import MetaSampler
+
+    X, y = load_breast_cancer(return_X_y=True)
+
+    def objective_for(seed: int) -> Callable[[optuna.Trial], float]:
+        folds = StratifiedKFold(n_splits=3, shuffle=True, random_state=seed)
+
+        def objective(trial: optuna.Trial) -> float:
+            model = RandomForestClassifier(
+                n_estimators=50,
+                max_features=trial.suggest_float("max_features", 0.05, 1.0),
+                min_samples_leaf=trial.suggest_int("min_samples_leaf", 1, 20),
+                min_samples_split=trial.suggest_int("min_samples_split", 2, 20),
+                criterion=trial.suggest_categorical("criterion", ["gini", "entropy", "log_loss"]),
+                random_state=seed,
+                n_jobs=1,
+            )
+            return float(cross_val_score(model, X, y, cv=folds).mean())
+
+        return objective
+
+    priors = public_priors("random_forest")
+    samplers: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
+        "MetaSampler + public priors": lambda s: MetaSampler(source_studies=priors, seed=s),
+        "GPSampler": lambda s: optuna.samplers.GPSampler(seed=s),
+        "TPESampler": lambda s: optuna.samplers.TPESampler(seed=s),
+    }
+    curves: dict[str, list[list[float]]] = {m: [] for m in samplers}
+    for seed in seeds:
+        for method, make in samplers.items():
+            study = optuna.create_study(direction="maximize", sampler=make(seed))
+            study.optimize(objective_for(seed), n_trials=n_trials)
+            curves[method].append(_best_curve(study))
+    out("")
+    out(
+        "a first study, nothing of your own to learn from: RandomForestClassifier on scikit-learn's "
+        f"breast_cancer (3-fold CV accuracy, median over {len(seeds)} seeds); MetaSampler uses "
+        f'metahpo.public_priors("random_forest") ({len(priors)} public tasks)'
+    )
+    out("| trials | " + " | ".join(curves) + " |")
+    out("|---:|" + "---:|" * len(curves))
+    for b in [b for b in (1, 3, 5, 10, 15, 20, 30) if b <= n_trials]:
+        row = [statistics.median(c[b - 1] for c in curves[m]) for m in curves]
+        out(f"| {b} | " + " | ".join(f"{v:.4f}" for v in row) + " |")
 
 
 def _runs(phases: list[str]) -> list[str]:

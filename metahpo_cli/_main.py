@@ -57,6 +57,13 @@ def _parser() -> argparse.ArgumentParser:
         help="Optuna storage URL for the prior studies (default: a temporary SQLite file)",
     )
     demo.add_argument(
+        "--public-trials",
+        type=int,
+        default=10,
+        help="trials per run of the public-priors case (random forest on scikit-learn data; 0: skip; "
+        "default: %(default)s)",
+    )
+    demo.add_argument(
         "--report-dir",
         default=None,
         help="folder for the report of the last MetaSampler run (default: a temporary folder)",
@@ -402,6 +409,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             if value < 1:
                 print(f"metahpo demo: {field} must be >= 1 (got {value})", file=sys.stderr)
                 return 2
+        if args.public_trials < 0:
+            print(f"metahpo demo: --public-trials must be >= 0 (got {args.public_trials})", file=sys.stderr)
+            return 2
         run_demo(
             args.dataset,
             args.trials,
@@ -409,6 +419,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             args.prior_trials,
             args.storage,
             report_dir=args.report_dir,
+            public_trials=args.public_trials,
         )
         return 0
     if args.command == "bench":

@@ -17,7 +17,7 @@ def test_demo_runs_a_meta_learned_study_and_prints_its_table(
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     report = tmp_path / "report"
     args = ["demo", "--trials", "5", "--seeds", "1", "--prior-trials", "6", "--storage", url]
-    assert main([*args, "--report-dir", str(report)]) == 0
+    assert main([*args, "--report-dir", str(report), "--public-trials", "3"]) == 0
     out = capsys.readouterr().out
     assert "| trials | MetaSampler | GPSampler | TPESampler |" in out
     rows = [line for line in out.splitlines() if line.startswith("| 5 |")]
@@ -25,6 +25,12 @@ def test_demo_runs_a_meta_learned_study_and_prints_its_table(
     values = [float(c) for c in rows[0].strip("|").split("|")[1:4]]
     assert all(0.0 < v <= 1.0 for v in values)
     assert "MetaSampler phases (last seed): portfolio x3, mtgp x2" in out
+    # the zero-history case: a scikit-learn random forest with the public priors shipped in metahpo
+    assert "| trials | MetaSampler + public priors | GPSampler | TPESampler |" in out
+    tail = out.split("| trials | MetaSampler + public priors |")[1]
+    public = [line for line in tail.splitlines() if line.startswith("| 3 |")]
+    assert len(public) == 1
+    assert all(0.5 < float(c) <= 1.0 for c in public[0].strip("|").split("|")[1:4])
     # The held-out runs were removed from the storage; the 7 prior studies stay.
     import optuna
 
@@ -42,6 +48,7 @@ def test_demo_rejects_bad_arguments_naming_them(capsys: pytest.CaptureFixture[st
     assert main(["demo", "--dataset", "mnist"]) == 2
     assert "--dataset must be one of" in capsys.readouterr().err
     assert main(["demo", "--trials", "0"]) == 2
+    assert main(["demo", "--public-trials", "-1"]) == 2
     assert "--trials must be >= 1" in capsys.readouterr().err
 
 
