@@ -35,7 +35,7 @@ from metahpo._config import EngineConfig
 from metahpo._lazy import LazyImport
 from metahpo._mtgp import GPFit, GPSurrogate, TargetPosterior, fit_gp
 from metahpo._optim import is_row_of, optimize_acquisition
-from metahpo._portfolio import greedy_portfolio_with_origin
+from metahpo._portfolio import greedy_portfolio_with_origin, kendall_tau
 from metahpo._prior import (
     AlignedStudy,
     AlignmentReport,
@@ -149,6 +149,15 @@ class _SpaceState:
     failure_tasks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     # per portfolio row, the prior study it was among the best configurations of
     portfolio_origin: list[str] = field(default_factory=list)
+    # the GP on the target alone (beside the transfer model) and, per model suggestion made while
+    # both were fitted, (encoded configuration, transfer model's mean, target GP's mean)
+    _target_gp: GPSurrogate | None = None
+    predictions: list[tuple[np.ndarray, float, float]] = field(default_factory=list)
+
+    def target_gp(self, config: EngineConfig) -> GPSurrogate:
+        if self._target_gp is None:
+            self._target_gp = GPSurrogate([], config)
+        return self._target_gp
 
     @property
     def n_prior_trials(self) -> int:
@@ -351,6 +360,17 @@ class MetaEngine:
         )
         with seeded(call.seed):
             fitted = self._fit(st, data, notes)
+            # With priors, a GP on the target alone is fitted beside the transfer model once the
+            # target has its own evidence, and whichever predicted the target's recent outcomes
+            # better (prequentially: predictions made before each outcome) serves this suggestion.
+            pair: tuple[Fitted, Fitted] | None = None
+            if self._has_priors(st) and call.X_obs.shape[0] >= _PREQ_WINDOW:
+                target_only = st.target_gp(self.config).fit(data)
+                pair = (fitted, target_only)
+                choice, taus = _prequential_choice(st.predictions, data)
+                info["prequential_tau"] = [round(t, 4) for t in taus]
+                if choice == 1:
+                    fitted = target_only
             acquisition: Acquisition = fitted.acquisition
             terms: list[tuple[Any, float, bool]] = []
             if call.X_fail.shape[0] > 0 or (st.failure_tasks and self._has_priors(st)):
@@ -376,6 +396,8 @@ class MetaEngine:
         info.update(fitted.info)
         info.update({"log_acq": log_acq, "device": str(device)})
         info.update(_prediction(fitted, x, device))
+        if pair is not None:
+            _record_predictions(st.predictions, pair, x, device)
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
 
     def _model_mo(self, st: _SpaceState, call: _Call, info: dict[str, Any]) -> Suggestion:
@@ -567,6 +589,54 @@ def _prediction(fitted: Fitted, x: np.ndarray, device: torch.device) -> dict[str
         "predicted_score_sd": float(sd.reshape(-1)[0]),
         "score_scale": fitted.scale,
     }
+
+
+# outcomes of the most recent model suggestions by which the two models are compared (and the
+# target size from which the target-only GP is fitted beside the transfer model)
+_PREQ_WINDOW = 15
+
+
+def _prequential_choice(
+    records: Sequence[tuple[np.ndarray, float, float]], data: TargetData
+) -> tuple[int, list[float]]:
+    """0 (the transfer model) or 1 (the target-only GP), and their Kendall tau between what each
+    predicted for the last ``_PREQ_WINDOW`` model suggestions that have an outcome and the
+    outcomes' scores.  The target-only GP serves only when it ranked them strictly better;
+    before ``_PREQ_WINDOW`` such outcomes the transfer model serves."""
+    matched: list[tuple[float, float, float]] = []
+    for x, m_transfer, m_target in reversed(records):
+        hit = np.flatnonzero(np.all(np.abs(data.X_obs - x) < 1e-9, axis=1))
+        if hit.size:
+            matched.append((m_transfer, m_target, float(data.z_obs[hit[0]])))
+        if len(matched) == _PREQ_WINDOW:
+            break
+    if len(matched) < _PREQ_WINDOW:
+        return 0, []
+    a = np.asarray(matched)
+    taus = [kendall_tau(a[:, 2], a[:, 0]), kendall_tau(a[:, 2], a[:, 1])]
+    return (1 if taus[1] > taus[0] else 0), taus
+
+
+def _record_predictions(
+    records: list[tuple[np.ndarray, float, float]],
+    pair: tuple[Fitted, Fitted],
+    x: np.ndarray,
+    device: torch.device,
+) -> None:
+    """Both models' posterior means at the suggestion ``x`` (before its outcome is known)."""
+    import torch
+
+    means = []
+    for fitted in pair:
+        if fitted.predict is None:
+            return
+        try:
+            with torch.no_grad():
+                mean, _ = fitted.predict(torch.as_tensor(x[None], dtype=torch.float64, device=device))
+        except Exception:  # a record for the comparison only: never worth the suggestion
+            return
+        means.append(float(mean.reshape(-1)[0]))
+    records.append((np.asarray(x, dtype=float).copy(), means[0], means[1]))
 
 
 def _failure_tasks(

@@ -348,3 +348,29 @@ def test_pareto_front_and_feasible_first_incumbents() -> None:
     )
     assert data.top(3)[:, 0].tolist() == [1.0, 3.0, 0.0]
     assert data.incumbent(data.z_obs) == 2.0
+
+
+def test_prequential_choice_serves_the_model_that_ranked_recent_outcomes_better() -> None:
+    import torch
+
+    from metahpo._engine import _PREQ_WINDOW, _prequential_choice
+    from metahpo._surrogate import TargetData
+
+    rng = np.random.default_rng(0)
+    n = _PREQ_WINDOW + 5
+    X = rng.random((n, 2))
+    z = rng.normal(size=n)
+    data = TargetData(X_obs=X, z_obs=z, y_obs=z, X_pend=np.empty((0, 2)), seed=0, device=torch.device("cpu"))
+    good, bad = list(z), list(rng.normal(size=n))
+    # the transfer model predicted noise, the target-only GP the outcomes' order
+    records = [(X[i], bad[i], good[i]) for i in range(n)]
+    choice, taus = _prequential_choice(records, data)
+    assert choice == 1
+    assert taus[1] == pytest.approx(1.0)
+    records = [(X[i], good[i], bad[i]) for i in range(n)]
+    assert _prequential_choice(records, data)[0] == 0
+    # too few suggestions with an outcome: the transfer model serves
+    assert _prequential_choice(records[: _PREQ_WINDOW - 1], data) == (0, [])
+    # records of configurations without an outcome (still running) are not counted
+    unseen = [(rng.random(2) + 5.0, 0.0, 0.0) for _ in range(5)]
+    assert _prequential_choice(records[: _PREQ_WINDOW - 1] + unseen, data) == (0, [])
