@@ -98,11 +98,17 @@ def trial_records(study: optuna.Study) -> list[TrialRecord]:
 def alignment_records(study: optuna.Study) -> list[dict[str, Any]]:
     """The latest alignment MetaSampler recorded in the study: one record per prior study (see
     :meth:`metahpo.AlignmentReport.as_dicts`); empty when it had no priors."""
+    studies = _alignment_attr(study).get("studies", [])
+    return [s for s in studies if isinstance(s, dict)] if isinstance(studies, list) else []
+
+
+def _alignment_attr(study: optuna.Study) -> dict[str, Any]:
+    """The latest ``metahpo:alignment`` record (``studies`` and ``n_more``), ``{}`` without one."""
     for t in sorted(study.get_trials(deepcopy=False), key=lambda t: -t.number):
-        studies = _claims.read_attr(t.system_attrs, "metahpo:alignment").get("studies")
-        if isinstance(studies, list):
-            return [s for s in studies if isinstance(s, dict)]
-    return []
+        attr = _claims.read_attr(t.system_attrs, "metahpo:alignment")
+        if "studies" in attr:
+            return attr
+    return {}
 
 
 def _plt() -> Any:
@@ -234,7 +240,9 @@ def alignment_rows(study: optuna.Study, limit: int | None = None) -> list[list[s
     counting the others."""
     rows = []
     records = alignment_records(study)
-    more = _more_studies(study) + max(0, len(records) - limit if limit is not None else 0)
+    more = int(_alignment_attr(study).get("n_more", 0)) + max(
+        0, len(records) - limit if limit is not None else 0
+    )
     for s in records[:limit]:
         status = "used" if s.get("skipped_study") is None else f"skipped: {s['skipped_study']}"
         rows.append(
@@ -251,15 +259,6 @@ def alignment_rows(study: optuna.Study, limit: int | None = None) -> list[list[s
     if more:
         rows.append([f"... {more} more prior studies", "", "", "", "", "", ""])
     return rows
-
-
-def _more_studies(study: optuna.Study) -> int:
-    """Prior studies the sampler counted but did not record (beyond its record limit)."""
-    for t in sorted(study.get_trials(deepcopy=False), key=lambda t: -t.number):
-        attr = _claims.read_attr(t.system_attrs, "metahpo:alignment")
-        if "studies" in attr:
-            return int(attr.get("n_more", 0))
-    return 0
 
 
 ALIGNMENT_COLUMNS = ["prior study", "status", "trials used", "failed kept", "shared", "imputed", "dropped"]
