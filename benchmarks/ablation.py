@@ -44,7 +44,7 @@ def main() -> None:
                     runs[m] = by_task
         problem = load_problem(Path(args.data), pname)
         scans = {t: problem.scan(t, np.random.default_rng(cfg.split_seed)) for t in base["test_tasks"]}
-        summary = summarise(runs, scans, cfg.budget)
+        summary = summarise(runs, scans, cfg.budget, problem)
         print("\n".join(format_report(pname, summary, len(base["prior_tasks"]), cfg)))
 
 

@@ -15,8 +15,9 @@ configurations, prior studies) into one configuration, in one of these phases:
     the most similar prior studies, or a single-task GP without priors (:mod:`metahpo._mtgp`); with
     ``surrogate="neural"`` (or ``"auto"`` and a large knowledge base) the deep-kernel GP meta-trained
     on every aligned prior trial (:mod:`metahpo._neural_surrogate`).  A multi-objective target
-    (several directions) has one GP per objective on its own results under qLogEHVI instead
-    (``gp``); prior studies with as many objectives start it through the portfolio.
+    (several directions) has one GP per objective on its own results under LogEHVI (qLogEHVI
+    with running trials) instead (``gp``); prior studies with as many objectives start it through
+    the portfolio.
 
 Alignment, the portfolio and the surrogates are built once per target space and direction.
 """
@@ -30,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
-from metahpo._acqf import Acquisition, FeasibilityWeighted, QLogEHVI, pareto_front
+from metahpo._acqf import Acquisition, FeasibilityWeighted, LogEHVI, QLogEHVI, pareto_front
 from metahpo._config import EngineConfig
 from metahpo._lazy import LazyImport
 from metahpo._mtgp import GPFit, GPSurrogate, TargetPosterior, fit_gp
@@ -227,7 +228,8 @@ class MetaEngine:
         Args:
             space: the target search space.
             direction: the target's direction, or one per objective (a multi-objective study:
-                one GP per objective and qLogEHVI; prior studies are not used for it yet).
+                one GP per objective and LogEHVI; prior studies with as many objectives give its
+                portfolio).
             observed: finished target configurations; a parameter a configuration lacks (an
                 inactive conditional one) is imputed like a prior's missing parameter.
             values: their objective values (finite): one per configuration, or one sequence of
@@ -402,9 +404,10 @@ class MetaEngine:
 
     def _model_mo(self, st: _SpaceState, call: _Call, info: dict[str, Any]) -> Suggestion:
         """A multi-objective suggestion: one GP per objective on its standardised values (higher
-        is better), BoTorch's qLogEHVI over the feasible results' front (running trials pending, the
-        reference point just below the worst feasible value of each objective), weighted by the
-        failure and constraint models like the single-objective acquisition."""
+        is better), LogEHVI over the feasible results' front (BoTorch's qLogEHVI when trials are
+        running, fantasised jointly; the reference point just below the worst feasible value of
+        each objective), weighted by the failure and constraint models like the single-objective
+        acquisition."""
         notes: list[str] = []
         device, msg = resolve_device(self._device())
         if msg is not None and not self._device_warned:
@@ -422,10 +425,14 @@ class MetaEngine:
         ok = feasible if feasible is not None and feasible.any() else np.ones(Y.shape[0], dtype=bool)
         with seeded(call.seed):
             fits = [
-                self._fit_aux(st, ("objective", j), [call.X_obs], [Y[:, j]], device, posterior=False)[0].model
+                self._fit_aux(st, ("objective", j), [call.X_obs], [Y[:, j]], device)
                 for j in range(Y.shape[1])
             ]
-            acquisition: Acquisition = QLogEHVI(fits, Y[ok], call.X_pend, seed=call.seed)
+            acquisition: Acquisition
+            if call.X_pend.shape[0] > 0:  # running trials are fantasised jointly
+                acquisition = QLogEHVI([f.model for f, _ in fits], Y[ok], call.X_pend, seed=call.seed)
+            else:
+                acquisition = LogEHVI([p for _, p in fits if p is not None], Y[ok], seed=call.seed)
             terms: list[tuple[Any, float, bool]] = []
             if call.X_fail.shape[0] > 0:
                 terms.append((self._feasibility(st, call, device), 0.0, True))

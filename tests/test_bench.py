@@ -141,3 +141,81 @@ def test_the_comparison_with_gpsampler_counts_budgets_pairs_and_trials() -> None
     assert v["pairs_worse_at"] == 0.5  # the second pair ends 0.1 worse
     assert v["trials_to_gp_final"] == 4
     assert v["at10_le_gp_at"] is False  # no budget of 10 to compare
+
+
+def test_hypervolume_2d_matches_botorch_and_a_hand_computed_front() -> None:
+    import torch
+    from botorch.utils.multi_objective.hypervolume import Hypervolume
+
+    from metahpo_cli.bench._metrics import hypervolume_2d
+
+    F = np.array([[0.2, 0.8], [0.5, 0.5], [0.8, 0.2], [0.9, 0.9], [1.5, 0.1]])
+    # the last two add nothing: one is dominated, the other lies beyond the reference point
+    assert hypervolume_2d(F) == pytest.approx(0.3 * 0.2 + 0.3 * 0.5 + 0.2 * 0.8)
+    assert hypervolume_2d(np.zeros((0, 2))) == 0.0
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        G = rng.random((30, 2))
+        ref = torch.tensor([-1.0, -1.0], dtype=torch.float64)
+        want = Hypervolume(ref_point=ref).compute(-torch.as_tensor(G))
+        assert hypervolume_2d(G) == pytest.approx(float(want))
+
+
+def test_constrained_regret_counts_only_feasible_results() -> None:
+    from metahpo_cli.bench._metrics import regret_rows
+
+    runs = {"a": [{"values": [0.0, 5.0, 3.0, 1.0], "constraints": [1.0, -1.0, 0.5, 0.0]}]}
+    (curve,) = regret_rows("constrained", runs, np.array([1.0, 11.0]))["a"]
+    # 0.0 broke the constraint; 3.0 too; feasible results 5.0 then 1.0 (0 is feasible)
+    assert curve.tolist() == [1.0, 0.4, 0.4, 0.0]
+
+
+def test_multi_objective_and_constrained_lcbench_problems(tmp_path: Path) -> None:
+    mo, con = load_problem(DATA, "lcbench-mo"), load_problem(DATA, "lcbench-constrained")
+    assert (mo.kind, mo.n_objectives, con.kind) == ("multi", 2, "constrained")
+    rng = np.random.default_rng(1)
+    cfgs = mo.random_configs(2000, rng)
+    task = mo.tasks[0]
+    F = mo.evaluate(task, cfgs)
+    assert F.shape == (2000, 2)
+    assert np.all((F[:, 0] > 0) & (F[:, 0] < 100))
+    assert np.all(F[:, 1] > 0)
+    np.testing.assert_allclose(con.evaluate(task, cfgs), F[:, 0])
+    c = con.constraint(task, cfgs)  # type: ignore[misc]
+    np.testing.assert_allclose(c - c[0], F[:, 1] - F[0, 1], rtol=1e-6)  # time less a threshold
+    assert 0.2 < np.mean(c <= 0) < 0.4  # the 30th percentile of random configurations' time
+    scan = con.scan(task, rng)
+    assert 0.25 * 20000 < scan.size < 0.35 * 20000  # the feasible configurations only
+
+    args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--problems", "lcbench-mo"]
+    args += ["lcbench-constrained", "--methods", "meta", "gp", "nsga2", "--seeds", "1", "--budget", "12"]
+    args += ["--test-tasks", "1", "--prior-tasks", "3", "--prior-trials", "10"]
+    assert main(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    mo_res, con_res = res["problems"]["lcbench-mo"], res["problems"]["lcbench-constrained"]
+    assert set(mo_res["runs"]) == {"meta", "gp", "nsga2"}
+    assert set(con_res["runs"]) == {"meta", "gp"}  # NSGA-II is run on multi-objective problems only
+    (run,) = mo_res["runs"]["meta"][mo_res["test_tasks"][0]]
+    assert np.asarray(run["values"]).shape == (12, 2)
+    (run,) = con_res["runs"]["meta"][con_res["test_tasks"][0]]
+    assert len(run["constraints"]) == 12
+    for r in (mo_res, con_res):
+        for curve in r["summary"]["mean"].values():
+            c = np.asarray(curve)
+            assert np.all((c >= 0) & (c <= 1))
+            assert np.all(np.diff(c) <= 1e-12)
+    assert set(con_res["summary"]["feasible_share_after_10"]) == {"meta", "gp"}
+    # the prior studies a user would have: both objectives, or the constraint, recorded
+    import optuna
+
+    storage = mo_res["storage"]
+    (name, *_) = [n for n in optuna.get_all_study_names(storage) if n.startswith("lcbench-mo-prior-")]
+    prior = optuna.load_study(study_name=name, storage=storage)
+    assert len(prior.directions) == 2
+    assert len(prior.trials[0].values) == 2
+    storage = con_res["storage"]
+    (name, *_) = [
+        n for n in optuna.get_all_study_names(storage) if n.startswith("lcbench-constrained-prior-")
+    ]
+    assert set(optuna.load_study(study_name=name, storage=storage).trials[0].constraints) == {"time"}
+    assert "hypervolume regret" in (tmp_path / "results.md").read_text()

@@ -13,6 +13,11 @@ fed as 0.  The order of the model's outputs is in no file: it is YAHPO's ``y_nam
 for the known scenarios and read from an ``outputs.json`` (a JSON list of names) in any other
 scenario folder.
 
+Two problems on lcbench's model have several outputs (issue "multi-objective and constrained
+studies"): ``lcbench-mo`` minimises ``100 - val_accuracy`` and ``time`` (seconds) together;
+``lcbench-constrained`` minimises ``100 - val_accuracy`` subject to ``time`` at most the task's
+30th percentile of time over 20,000 random configurations (constraint ``time - threshold <= 0``).
+
 TabRepo LightGBM (``tabrepo_lightgbm/``) is a pool problem: 104 real configurations evaluated on
 93 datasets; a proposal is snapped to the nearest pool configuration in the encoded unit cube of
 the pool's space that this run has not evaluated yet (the same rule for every method: as in pool
@@ -28,7 +33,7 @@ import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import optuna
@@ -59,9 +64,17 @@ KNOWN_OUTPUTS = {
 TARGETS = {"lcbench": ("val_accuracy", -1.0, 100.0), "rbv2_xgboost": ("acc", -1.0, 1.0)}
 
 
+ProblemKind = Literal["single", "multi", "constrained"]
+
+
 @dataclass
 class Problem:
-    """A benchmark problem: tasks sharing a search space, each with an objective to minimise."""
+    """A benchmark problem: tasks sharing a search space, each with objectives to minimise.
+
+    ``evaluate(task, configs)`` gives ``(n,)`` values, or ``(n, k)`` for ``n_objectives = k > 1``;
+    ``scan(task, rng)`` the values of a large or exhaustive scan of the task (for a constrained
+    problem, of its feasible configurations only); ``constraint(task, configs)`` (constrained
+    problems) ``(n,)`` values, feasible where <= 0, recorded under ``constraint_name``."""
 
     name: str
     tasks: list[str]
@@ -72,6 +85,17 @@ class Problem:
     # pool problems: (proposal, pool indices this run has taken) -> the pool configuration it
     # evaluates; the chosen index is added to the set.
     snap: Callable[[dict[str, Any], set[int]], dict[str, Any]] | None = field(repr=False, default=None)
+    n_objectives: int = 1
+    constraint: Callable[[str, list[dict[str, Any]]], np.ndarray] | None = field(repr=False, default=None)
+    constraint_name: str = "constraint"
+    # objectives whose regret is measured on the log scale (heavy-tailed ones such as seconds)
+    log_objectives: tuple[int, ...] = ()
+
+    @property
+    def kind(self) -> ProblemKind:
+        if self.n_objectives > 1:
+            return "multi"
+        return "single" if self.constraint is None else "constrained"
 
     def active(self, name: str, params: Mapping[str, Any]) -> bool:
         cond = self.conditions.get(name)
@@ -122,8 +146,17 @@ def _param_set(path: Path) -> tuple[list[tuple[str, str, str]], str | None]:
     return entries, task
 
 
-def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> Problem:
-    """A YAHPO scenario folder -> :class:`Problem` (full fidelity)."""
+def _yahpo_model(
+    folder: Path,
+) -> tuple[
+    dict[str, BaseDistribution],
+    dict[str, tuple[str, tuple[Any, ...]]],
+    list[str],
+    list[str],
+    Callable[[str, list[dict[str, Any]]], np.ndarray],
+]:
+    """A YAHPO scenario folder -> (distributions, conditions, tasks, output names, predict), where
+    ``predict(task, configs)`` gives the model's ``(n, outputs)`` predictions at full fidelity."""
     import onnxruntime as ort
 
     name = folder.name
@@ -140,10 +173,6 @@ def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> 
             f"{folder}: the model's output order is unknown; add outputs.json "
             "(a JSON list of the output names, YAHPO's y_names)"
         )
-    tgt = target or TARGETS.get(name)
-    if tgt is None:
-        raise ValueError(f"{folder}: no default target; pass target=(output, sign, offset)")
-    out_idx, sign, offset = outputs.index(tgt[0]), tgt[1], tgt[2]
     cat = [task_param] + [n for n, k, _ in entries if k in ("fct", "lgl") and n != task_param]
     cont = [n for n, k, _ in entries if k not in ("fct", "lgl")]
     budget = {n for n, _, body in entries if '"budget"' in body}
@@ -166,19 +195,84 @@ def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> 
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     tasks = [str(t) for t in hps[task_param]["choices"] if str(t) in enc[task_param]]
 
-    def evaluate(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+    def predict(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
         xc = np.zeros((len(configs), len(cont)), dtype=np.float32)
         xk = np.zeros((len(configs), len(cat)), dtype=np.int32)
         for i, cfg in enumerate(configs):
             full = {**cfg, **fixed, task_param: task}
             xc[i] = [float(full.get(n, 0.0)) for n in cont]
             xk[i] = [enc[n][str(full.get(n, "#na#"))] for n in cat]
-        out = session.run(None, {"x_cat": xk, "x_cont": xc})[0][:, out_idx]
-        return np.asarray(sign * out + offset, dtype=float)
+        return np.asarray(session.run(None, {"x_cat": xk, "x_cont": xc})[0], dtype=float)
 
-    problem = Problem(name, tasks, dists, conditions)
+    return dists, conditions, tasks, list(outputs), predict
+
+
+def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> Problem:
+    """A YAHPO scenario folder -> :class:`Problem` (full fidelity)."""
+    dists, conditions, tasks, outputs, predict = _yahpo_model(folder)
+    tgt = target or TARGETS.get(folder.name)
+    if tgt is None:
+        raise ValueError(f"{folder}: no default target; pass target=(output, sign, offset)")
+    out_idx, sign, offset = outputs.index(tgt[0]), tgt[1], tgt[2]
+
+    def evaluate(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+        return np.asarray(sign * predict(task, configs)[:, out_idx] + offset, dtype=float)
+
+    problem = Problem(folder.name, tasks, dists, conditions)
     problem.evaluate = evaluate
     problem.scan = lambda task, rng: evaluate(task, problem.random_configs(20000, rng))
+    return problem
+
+
+_SCAN_SIZE = 20000
+_TIME_QUANTILE = 0.3  # lcbench-constrained: time <= this quantile of random configurations' time
+
+
+def load_lcbench_outputs(folder: Path, kind: Literal["multi", "constrained"]) -> Problem:
+    """lcbench with two outputs: ``100 - val_accuracy`` and ``time`` as two objectives
+    (``kind="multi"``, problem ``lcbench-mo``), or ``time`` as a constraint at the task's 30th
+    percentile of time over 20,000 random configurations (seeded, the same for every split and
+    method; ``kind="constrained"``, problem ``lcbench-constrained``)."""
+    dists, conditions, tasks, outputs, predict = _yahpo_model(folder)
+    acc, time_ = outputs.index("val_accuracy"), outputs.index("time")
+    problem = Problem("lcbench-mo" if kind == "multi" else "lcbench-constrained", tasks, dists, conditions)
+    cache: dict[str, np.ndarray] = {}
+
+    def task_scan(task: str) -> np.ndarray:
+        """``(20000, 2)`` (error, time) of the fixed random scan of ``task``."""
+        if task not in cache:
+            out = predict(task, problem.random_configs(_SCAN_SIZE, np.random.default_rng(0)))
+            cache[task] = np.column_stack([100.0 - out[:, acc], out[:, time_]])
+        return cache[task]
+
+    def threshold(task: str) -> float:
+        return float(np.quantile(task_scan(task)[:, 1], _TIME_QUANTILE))
+
+    if kind == "multi":
+        problem.n_objectives = 2
+        problem.log_objectives = (1,)  # seconds are heavy-tailed (30 s to over an hour on one task)
+
+        def evaluate(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+            out = predict(task, configs)
+            return np.column_stack([100.0 - out[:, acc], out[:, time_]])
+
+        problem.scan = lambda task, rng: task_scan(task)
+    else:
+
+        def evaluate(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+            return np.asarray(100.0 - predict(task, configs)[:, acc], dtype=float)
+
+        def constraint(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+            return np.asarray(predict(task, configs)[:, time_] - threshold(task), dtype=float)
+
+        def scan(task: str, rng: np.random.Generator) -> np.ndarray:
+            s = task_scan(task)
+            return np.asarray(s[s[:, 1] <= threshold(task), 0])
+
+        problem.constraint = constraint
+        problem.constraint_name = "time"
+        problem.scan = scan
+    problem.evaluate = evaluate
     return problem
 
 
@@ -246,9 +340,13 @@ def load_tabrepo(folder: Path) -> Problem:
 
 
 def load_problem(data: Path, name: str) -> Problem:
-    """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name) or ``tabrepo_lightgbm``."""
+    """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name), ``tabrepo_lightgbm``,
+    ``lcbench-mo`` (two objectives) or ``lcbench-constrained``."""
     if name == "tabrepo_lightgbm":
         return load_tabrepo(data / "tabrepo_lightgbm")
+    if name in ("lcbench-mo", "lcbench-constrained"):
+        kind: Literal["multi", "constrained"] = "multi" if name == "lcbench-mo" else "constrained"
+        return load_lcbench_outputs(data / "yahpo" / "lcbench", kind)
     folder = data / "yahpo" / name
     if not folder.is_dir():
         raise ValueError(f"--problems: no scenario folder {folder}")

@@ -18,12 +18,20 @@ Protocol (per problem):
    (Hyperopt nests conditional labels under an ``hp.choice`` of dictionaries, whose stored
    values are option indices, so the prior studies' booster values would not align).
 
+Multi-objective and constrained problems (``lcbench-mo``, ``lcbench-constrained``) run the methods
+that take them (``meta``, ``random``, ``tpe``, ``gp`` and, multi-objective only, ``nsga2`` =
+NSGAIISampler; the constraint is set with ``trial.set_constraint``, which Optuna 5's samplers
+read); their prior studies record both objectives or the constraint, as a user's would.
+
 Metrics: normalised regret ``(best so far - best known) / (worst known - best known)``, where best
 and worst known come from a scan of the task (20,000 random configurations of a surrogate, or the
-whole pool) and everything any method found; mean and standard error over (task, seed) pairs;
-average rank across methods; trials MetaSampler needs to reach TPE's / GP's mean regret at the
-last budget; the fraction of pairs where MetaSampler's regret at 50 is worse than GPSampler's by
-more than 0.01; median sampler seconds per trial (ask + suggest, objective excluded).
+whole pool) and everything any method found; best-feasible regret and hypervolume regret for the
+constrained and multi-objective problems (:mod:`metahpo_cli.bench._metrics`); mean and standard
+error over (task, seed) pairs; average rank across methods; trials MetaSampler needs to reach
+TPE's / GP's mean regret at the last budget; the fraction of pairs where MetaSampler's regret at
+50 is worse than GPSampler's by more than 0.01; median sampler seconds per trial (ask + suggest,
+objective excluded); on constrained problems the share of feasible trials after the first 10
+(every method's start-up).
 """
 
 from __future__ import annotations
@@ -42,13 +50,32 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from metahpo import SurrogateName
+from metahpo_cli.bench._metrics import regret_rows
 from metahpo_cli.bench._problems import Problem, load_problem
 
-DEFAULT_METHODS = ("meta", "random", "tpe", "gp", "cmaes", "hyperopt-tpe", "hyperopt-meta")
+DEFAULT_METHODS = ("meta", "random", "tpe", "gp", "cmaes", "nsga2", "hyperopt-tpe", "hyperopt-meta")
 METHODS = (*DEFAULT_METHODS, "meta-mtgp", "meta-neural")
 BUDGETS = (1, 5, 10, 25, 50, 100)
 _META_SURROGATES: dict[str, SurrogateName] = {"meta": "auto", "meta-mtgp": "mtgp", "meta-neural": "neural"}
-PROBLEMS = ("lcbench", "rbv2_xgboost", "tabrepo_lightgbm")
+PROBLEMS = ("lcbench", "rbv2_xgboost", "tabrepo_lightgbm", "lcbench-mo", "lcbench-constrained")
+# trials every method may spend on its start-up before the feasible share is counted
+_FEASIBLE_AFTER = 10
+_REGRET_NAME = {
+    "single": "normalised regret",
+    "constrained": "best-feasible regret",
+    "multi": "hypervolume regret",
+}
+
+
+def applies(method: str, problem: Problem) -> bool:
+    """Whether ``method`` takes ``problem``: Hyperopt and CmaEsSampler only single-objective
+    unconstrained problems (Hyperopt has no multi-objective API; CmaEsSampler ignores constraints),
+    NSGAIISampler only multi-objective ones (the others take every kind)."""
+    if method.startswith("hyperopt-") or method == "cmaes":
+        return problem.kind == "single"
+    if method == "nsga2":
+        return problem.kind == "multi"
+    return True
 
 
 @dataclass(frozen=True)
@@ -95,6 +122,8 @@ def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.s
         return optuna.samplers.TPESampler(seed=seed, multivariate=True)
     if method == "gp":
         return optuna.samplers.GPSampler(seed=seed)
+    if method == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed)
     if method == "cmaes":
         trials: list[optuna.trial.FrozenTrial] = []
         for name in optuna.get_all_study_names(storage):
@@ -124,24 +153,38 @@ def build_priors(problem: Problem, tasks: Sequence[str], storage: str, n_trials:
         if problem.snap is not None:
             taken: set[int] = set()
             cfgs = [problem.snap(c, taken) for c in cfgs]
-        values = problem.evaluate(task, cfgs)
-        study = optuna.create_study(storage=storage, study_name=name)
+        values = problem.evaluate(task, cfgs).reshape(len(cfgs), problem.n_objectives)
+        constraints = problem.constraint(task, cfgs) if problem.constraint is not None else None
+        study = optuna.create_study(
+            storage=storage, study_name=name, directions=["minimize"] * problem.n_objectives
+        )
         study.add_trials(
             [
                 optuna.trial.create_trial(
-                    params=c, distributions={k: problem.distributions[k] for k in c}, value=float(v)
+                    params=c,
+                    distributions={k: problem.distributions[k] for k in c},
+                    values=[float(x) for x in values[i]],
+                    constraints=(
+                        {problem.constraint_name: float(constraints[i])} if constraints is not None else None
+                    ),
                 )
-                for c, v in zip(cfgs, values, strict=True)
+                for i, c in enumerate(cfgs)
             ]
         )
 
 
 def run_one(problem: Problem, task: str, method: str, seed: int, budget: int, storage: str) -> dict[str, Any]:
-    """One optimisation run; returns the values and the sampler's seconds per trial."""
+    """One optimisation run; returns the values (a list per trial on multi-objective problems),
+    the constraint values (constrained problems) and the sampler's seconds per trial."""
+    if not applies(method, problem):
+        raise ValueError(f"{method} does not take {problem.kind} problems such as {problem.name}")
     if method.startswith("hyperopt-"):
         return _run_hyperopt(problem, task, method, seed, budget, storage)
-    study = optuna.create_study(sampler=_sampler(method, seed, storage, problem))
-    values: list[float] = []
+    study = optuna.create_study(
+        sampler=_sampler(method, seed, storage, problem), directions=["minimize"] * problem.n_objectives
+    )
+    values: list[Any] = []
+    constraints: list[float] = []
     seconds: list[float] = []
     taken: set[int] = set()
     for _ in range(budget):
@@ -151,10 +194,21 @@ def run_one(problem: Problem, task: str, method: str, seed: int, budget: int, st
         seconds.append(time.perf_counter() - t0)
         if problem.snap is not None:
             params = problem.snap(params, taken)
-        value = float(problem.evaluate(task, [params])[0])
-        study.tell(trial, value)
-        values.append(value)
-    return {"values": values, "seconds": seconds}
+        value = np.asarray(problem.evaluate(task, [params])[0], dtype=float)
+        if problem.constraint is not None:
+            c = float(problem.constraint(task, [params])[0])
+            trial.set_constraint(problem.constraint_name, c)
+            constraints.append(c)
+        if problem.n_objectives > 1:
+            values.append([float(v) for v in value])
+            study.tell(trial, values[-1])
+        else:
+            values.append(float(value))
+            study.tell(trial, values[-1])
+    out: dict[str, Any] = {"values": values, "seconds": seconds}
+    if problem.constraint is not None:
+        out["constraints"] = constraints
+    return out
 
 
 def _hyperopt_space(problem: Problem) -> dict[str, Any]:
@@ -254,12 +308,14 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
         storage = f"sqlite:///{(out_dir / f'kb-{pname}-split{cfg.split_seed}.db').resolve()}"
         t0 = time.perf_counter()
         build_priors(problem, prior, storage, cfg.prior_trials, cfg.split_seed)
-        runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {} for m in cfg.methods}
+        methods = [m for m in cfg.methods if applies(m, problem)]
+        not_applicable = [m for m in cfg.methods if m not in methods]
+        runs: dict[str, dict[str, list[dict[str, Any]]]] = {m: {} for m in methods}
         failed: dict[str, str] = {}
-        bar = _progress(len(test) * cfg.seeds * len(cfg.methods))
+        bar = _progress(len(test) * cfg.seeds * len(methods))
         for task in test:
             for seed in range(cfg.seeds):
-                for m in cfg.methods:
+                for m in methods:
                     if bar is not None:
                         bar.set_description(f"{pname} {task} {m} s{seed}")
                         bar.update(1)
@@ -276,7 +332,7 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
         for m in failed:
             runs.pop(m, None)
         scans = {t: problem.scan(t, np.random.default_rng(cfg.split_seed)) for t in test}
-        summary = summarise(runs, scans, cfg.budget)
+        summary = summarise(runs, scans, cfg.budget, problem)
         results["problems"][pname] = {
             "test_tasks": test,
             "prior_tasks": prior,
@@ -288,9 +344,11 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
         }
         lines = format_report(pname, summary, len(prior), cfg)
         lines += [f"- {m} failed on this problem and is left out: {msg}" for m, msg in failed.items()]
+        if not_applicable:
+            lines.append(f"- not run ({problem.kind} problem): {', '.join(not_applicable)}")
         out("\n".join(lines))
         report += lines
-        _plot(pname, summary, out_dir / f"regret-{pname}.png")
+        _plot(pname, summary, out_dir / f"regret-{pname}.png", _REGRET_NAME[problem.kind])
         # Written after every problem, so a long run keeps what it finished.
         (out_dir / "results.md").write_text("\n".join(report) + "\n")
         (out_dir / "results.json").write_text(json.dumps(results))
@@ -298,23 +356,26 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
 
 
 def summarise(
-    runs: dict[str, dict[str, list[dict[str, Any]]]], scans: dict[str, np.ndarray], budget: int
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+    scans: dict[str, np.ndarray],
+    budget: int,
+    problem: Problem | None = None,
 ) -> dict[str, Any]:
-    """Normalised-regret curves and the aggregate metrics of one problem."""
+    """Regret curves (of the problem's kind; single-objective without ``problem``) and the
+    aggregate metrics of one problem."""
     methods = list(runs)
-    regret: dict[str, np.ndarray] = {}  # method -> (pairs, budget)
-    for m in methods:
-        rows = []
-        for task, rs in runs[m].items():
-            found = min(min(r["values"]) for mm in methods for r in runs[mm][task])
-            best = min(float(scans[task].min()), found)
-            worst = max(
-                float(scans[task].max()), max(max(r["values"]) for mm in methods for r in runs[mm][task])
-            )
-            for r in rs:
-                curve = np.minimum.accumulate(np.asarray(r["values"]))
-                rows.append(np.clip((curve - best) / max(worst - best, 1e-12), 0.0, 1.0))
-        regret[m] = np.vstack(rows)
+    kind = problem.kind if problem is not None else "single"
+    rows: dict[str, list[np.ndarray]] = {m: [] for m in methods}
+    for task in runs[methods[0]]:
+        task_rows = regret_rows(
+            kind,
+            {m: runs[m][task] for m in methods},
+            scans[task],
+            problem.log_objectives if problem is not None else (),
+        )
+        for m in methods:
+            rows[m] += task_rows[m]
+    regret = {m: np.vstack(rows[m]) for m in methods}  # method -> (pairs, budget)
     budgets = [b for b in BUDGETS if b <= budget]
     mean = {m: regret[m].mean(axis=0) for m in methods}
     se = {
@@ -332,6 +393,8 @@ def summarise(
         for m, v in zip(methods, r, strict=True):
             ranks[m].append(float(v))
     out: dict[str, Any] = {
+        "kind": kind,
+        "regret": _REGRET_NAME[kind],
         "budgets": budgets,
         "mean": {m: mean[m].tolist() for m in methods},
         "se": {m: se[m].tolist() for m in methods},
@@ -352,6 +415,19 @@ def summarise(
             out["meta_worse_than_gp_at_50"] = float(worse.mean())
     if "gp" in methods:
         out["vs_gp"] = {m: _versus_gp(regret[m], regret["gp"]) for m in methods if m.startswith("meta")}
+    if kind == "constrained" and budget > _FEASIBLE_AFTER:
+        out["feasible_share_after_10"] = {
+            m: float(
+                np.mean(
+                    [
+                        np.mean(np.asarray(r["constraints"][_FEASIBLE_AFTER:]) <= 0)
+                        for rs in runs[m].values()
+                        for r in rs
+                    ]
+                )
+            )
+            for m in methods
+        }
     return out
 
 
@@ -364,6 +440,7 @@ def _versus_gp(meta: np.ndarray, gp: np.ndarray) -> dict[str, Any]:
     at = min(50, budget)  # 50, or the whole budget when it is shorter
     return {
         "at": at,
+        "ratio_at10": float(m_mean[9] / g_mean[9]) if budget >= 10 and g_mean[9] > 0 else None,
         "trials_to_gp_final": int(hit[0]) + 1 if hit.size else None,
         "worse_than_gp_at_budgets": [int(b) + 1 for b in np.flatnonzero(m_mean > g_mean + 1e-12)],
         "pairs_worse_at": float((meta[:, at - 1] > gp[:, at - 1] + 0.01).mean()),
@@ -379,7 +456,7 @@ def format_report(pname: str, s: dict[str, Any], n_prior: int, cfg: BenchConfig)
         f"\n## {pname}: {cfg.test_tasks} held-out tasks x {cfg.seeds} seeds, "
         f"{n_prior} prior studies x {cfg.prior_trials} random trials",
         "",
-        "normalised regret, mean ± s.e. (lower is better)",
+        f"{s.get('regret', 'normalised regret')}, mean ± s.e. (lower is better)",
         "",
         "| method | " + " | ".join(f"@{x}" for x in b) + " |",
         "|---|" + "---:|" * len(b),
@@ -408,17 +485,24 @@ def format_report(pname: str, s: dict[str, Any], n_prior: int, cfg: BenchConfig)
         lines += [
             "",
             f"against GPSampler (same pairs): budgets where the mean regret is worse, pairs worse at {at} "
-            f"by > 0.01, trials to reach GP's final mean regret, regret@10 <= GP's @{at}",
+            f"by > 0.01, trials to reach GP's final mean regret, regret@10 <= GP's @{at}, "
+            "mean regret@10 over GP's @10",
             "",
-            f"| method | worse at budgets | pairs worse @{at} | trials to GP final | @10 <= GP@{at} |",
-            "|---|---|---:|---:|---|",
+            f"| method | worse at budgets | pairs worse @{at} | trials to GP final | @10 <= GP@{at} "
+            "| @10 / GP@10 |",
+            "|---|---|---:|---:|---|---:|",
         ]
         for m, v in s["vs_gp"].items():
             worse = _ranges(v["worse_than_gp_at_budgets"]) or "none"
+            ratio = "" if v.get("ratio_at10") is None else f"{v['ratio_at10']:.2f}"
             lines.append(
                 f"| {m} | {worse} | {v['pairs_worse_at']:.0%} | {v['trials_to_gp_final'] or 'never'} "
-                f"| {'yes' if v['at10_le_gp_at'] else 'no'} |"
+                f"| {'yes' if v['at10_le_gp_at'] else 'no'} | {ratio} |"
             )
+    if s.get("feasible_share_after_10"):
+        lines += ["", f"share of feasible trials after the first {_FEASIBLE_AFTER}", ""]
+        lines += ["| method | feasible |", "|---|---:|"]
+        lines += [f"| {m} | {v:.0%} |" for m, v in s["feasible_share_after_10"].items()]
     return lines
 
 
@@ -433,7 +517,7 @@ def _ranges(xs: Sequence[int]) -> str:
     return ", ".join(out)
 
 
-def _plot(pname: str, s: dict[str, Any], path: Path) -> None:
+def _plot(pname: str, s: dict[str, Any], path: Path, ylabel: str = "normalised regret") -> None:
     try:
         import matplotlib
 
@@ -450,7 +534,7 @@ def _plot(pname: str, s: dict[str, Any], path: Path) -> None:
         ax.fill_between(x, np.maximum(c - e, 1e-5), np.maximum(c + e, 1e-5), alpha=0.15)
     ax.set_yscale("log")
     ax.set_xlabel("trials")
-    ax.set_ylabel("normalised regret (mean)")
+    ax.set_ylabel(f"{ylabel} (mean)")
     ax.set_title(pname)
     ax.legend()
     fig.tight_layout()
