@@ -30,7 +30,15 @@ from typing import Any, Literal
 
 import numpy as np
 
-from metahpo._space import CategoricalParam, SearchSpace, merge_spaces
+from metahpo._space import (
+    CategoricalParam,
+    IntParam,
+    SearchSpace,
+    _choice_key,
+    _encode_number,
+    _padded_bounds,
+    merge_spaces,
+)
 from metahpo._validation import require
 
 __all__ = [
@@ -235,15 +243,27 @@ def copula_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
     """Direction-aware Gaussian-copula transform: ``(n,)`` values -> ``(n,)`` scores, higher is
     better, ties share their mean rank.  Non-finite values must be removed first."""
     from scipy.special import ndtri
-    from scipy.stats import rankdata
 
     v = np.asarray(values, dtype=float)
     require(v.ndim == 1 and bool(np.all(np.isfinite(v))), "values", "must be a finite 1-d array", v.shape)
     if v.size == 0:
         return v.copy()
     signed = -v if direction == "minimize" else v
-    ranks = rankdata(signed, method="average") - 1.0  # 0 .. n-1, best is n-1
+    ranks = average_ranks(signed)  # 0 .. n-1, best is n-1
     return np.asarray(ndtri((ranks + 0.5) / v.size), dtype=float)
+
+
+def average_ranks(v: np.ndarray) -> np.ndarray:
+    """``(n,)`` values -> ``(n,)`` 0-based ranks, ties sharing their mean rank (SciPy's
+    ``rankdata(v, "average") - 1``, without importing ``scipy.stats``: seconds on a cold start)."""
+    order = np.argsort(v, kind="mergesort")
+    sv = v[order]
+    group = np.cumsum(np.r_[True, sv[1:] != sv[:-1]]) - 1  # (n,) tie group of each sorted value
+    counts = np.bincount(group)
+    ends = np.cumsum(counts) - 1.0  # last 0-based rank of each group
+    ranks = np.empty(v.size)
+    ranks[order] = (ends - (counts - 1) / 2.0)[group]
+    return ranks
 
 
 def standardised_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
@@ -320,6 +340,7 @@ def align_studies(
     report = AlignmentReport()
     aligned: list[AlignedStudy] = []
     names = space.names
+    encoder = _RowEncoder(space, margin)
     for prior in priors:
         rep = StudyReport(name=prior.name, n_trials=len(prior.trials))
         report.studies.append(rep)
@@ -340,27 +361,28 @@ def align_studies(
             rep.skipped_study = "no_overlap" if not rep.shared else "low_overlap"
             continue
 
-        rows: list[np.ndarray] = []
-        vals: list[tuple[float, ...]] = []
-        kept: list[PriorTrial] = []
-        for t in prior.trials:
-            if len(t.values) != n_objectives or not all(
-                _numeric(v) and math.isfinite(float(v)) for v in t.values
-            ):
-                rep.skipped_trials["bad_value"] += 1
-                continue
-            row, reason = _encode_row(space, t.params, rep, margin)
-            if reason is not None:
-                rep.skipped_trials[reason] += 1
-                continue
-            rows.append(row)
-            vals.append(tuple(float(v) for v in t.values))
-            kept.append(t)
+        good = [
+            t
+            for t in prior.trials
+            if len(t.values) == n_objectives
+            and all(_numeric(v) and math.isfinite(float(v)) for v in t.values)
+        ]
+        if len(good) < len(prior.trials):
+            rep.skipped_trials["bad_value"] += len(prior.trials) - len(good)
+        X_all, reasons = encoder.encode([t.params for t in good], rep)
+        for why in reasons:
+            if why is not None:
+                rep.skipped_trials[why] += 1
+        ok = [i for i, why in enumerate(reasons) if why is None]
+        rows = X_all[ok]
+        kept = [good[i] for i in ok]
+        vals = [tuple(float(v) for v in t.values) for t in kept]
         # a failure that did not set a parameter the study's trials set is not imputed (its label
         # would be made up at the centre of that range)
         done_names = {n for t in prior.trials for n in t.params if n in names}
         complete = [f for f in prior.failed if done_names <= f.keys()]
-        fails = [r for r, why in (_encode_row(space, f, None, margin) for f in complete) if why is None]
+        X_f, why_f = encoder.encode(complete, None)
+        fails = X_f[[i for i, why in enumerate(why_f) if why is None]]
         if len(rows) < 2:
             rep.skipped_study = "too_few_trials"
             continue
@@ -374,10 +396,10 @@ def align_studies(
         aligned.append(
             AlignedStudy(
                 name=prior.name,
-                X=np.vstack(rows),
+                X=rows,
                 z=Z[:, 0] if n_objectives == 1 else copula_scores(-domination_count(Z), "maximize"),
                 overlap=overlap,
-                X_fail=np.vstack(fails) if fails else None,
+                X_fail=fails if len(fails) else None,
                 constraints=constraint_columns([t.constraints for t in kept]),
                 Z=None if n_objectives == 1 else Z,
             )
@@ -414,32 +436,94 @@ def constraint_columns(constraints: Sequence[Mapping[str, Any]]) -> dict[str, np
     return out
 
 
-def _encode_row(
-    space: SearchSpace, params: Mapping[str, Any], rep: StudyReport | None, margin: float
-) -> tuple[np.ndarray, str | None]:
-    """One prior configuration in ``space``'s encoding (see :func:`align_studies` for the rules),
-    and the reason it cannot be used (None when it can)."""
-    row = np.empty(space.n_features)
-    for name in space.names:
-        sl = space.feature_slice(name)
-        p = space.params[name]
-        if name not in params:
-            # Imputed: centre of the range, or the unknown-choice block.
-            row[sl] = 0.0 if isinstance(p, CategoricalParam) else 0.5
-            continue
-        v = params[name]
-        if isinstance(p, CategoricalParam):
-            enc = space.encode_value(name, v)
-            if not enc.any() and rep is not None:
-                rep.foreign_choice_values += 1
-            row[sl] = enc
-            continue
-        if not _numeric(v) or not math.isfinite(float(v)):
-            return row, "type_conflict" if not _numeric(v) else "bad_param"
-        if getattr(p, "log", False) and float(v) <= 0:
-            return row, "out_of_range"
-        u = space.encode_value(name, v)[0]
-        if not (-margin <= u <= 1.0 + margin):
-            return row, "out_of_range"
-        row[sl] = u
-    return row, None
+_MISSING = object()
+
+
+class _RowEncoder:
+    """The encoding of one target space, planned once per alignment and applied to a whole
+    study's configurations column by column: 100,000 prior trials are aligned in seconds instead
+    of half a minute with one :meth:`SearchSpace.encode_value` call per value.  Gives exactly what
+    ``encode_value`` gives, and the same reasons (tested)."""
+
+    def __init__(self, space: SearchSpace, margin: float) -> None:
+        self.n_features = space.n_features
+        self.margin = margin
+        # per parameter: (name, start, stop, choice key -> index) or (name, start, None, encoder)
+        self.plan: list[tuple[str, int, int | None, Any]] = []
+        for name in space.names:
+            sl, p = space.feature_slice(name), space.params[name]
+            if isinstance(p, CategoricalParam):
+                keys = {_choice_key(c): i for i, c in enumerate(p.choices)}
+                self.plan.append((name, sl.start, sl.stop, keys))
+            else:
+                self.plan.append((name, sl.start, None, _number_encoder(p)))
+
+    def encode(
+        self, configs: Sequence[Mapping[str, Any]], rep: StudyReport | None
+    ) -> tuple[np.ndarray, list[str | None]]:
+        """Prior configurations in the space's encoding (see :func:`align_studies` for the rules):
+        ``(n, F)`` and per configuration the reason it cannot be used (None when it can; the
+        first parameter in the space's order that fails gives it).  ``rep`` counts the unknown
+        choices of configurations usable up to that parameter."""
+        n = len(configs)
+        X = np.empty((n, self.n_features))
+        reasons: list[str | None] = [None] * n
+        alive = np.ones(n, dtype=bool)
+
+        def fail(mask: np.ndarray, why: str) -> None:
+            for i in np.flatnonzero(mask & alive):
+                reasons[i] = why
+            alive[mask] = False
+
+        for name, start, stop, how in self.plan:
+            col = [c.get(name, _MISSING) for c in configs]
+            if stop is not None:  # categorical: one-hot, all zeros for an unknown choice
+                X[:, start:stop] = 0.0
+                for i, v in enumerate(col):
+                    if v is _MISSING:
+                        continue
+                    k = how.get(_choice_key(v))
+                    if k is not None:
+                        X[i, start + k] = 1.0
+                    elif rep is not None and alive[i]:
+                        rep.foreign_choice_values += 1
+                continue
+            x = np.full(n, np.nan)
+            given = np.zeros(n, dtype=bool)
+            wrong_type = np.zeros(n, dtype=bool)
+            for i, v in enumerate(col):
+                if v is _MISSING:
+                    continue
+                if type(v) is float or type(v) is int or _numeric(v):
+                    x[i] = float(v)
+                    given[i] = True
+                else:
+                    wrong_type[i] = True
+            fail(wrong_type, "type_conflict")
+            finite = np.isfinite(x)
+            fail(given & ~finite, "bad_param")
+            log, encode = how
+            usable = given & finite
+            if log:
+                fail(usable & (x <= 0), "out_of_range")
+                usable &= x > 0
+            idx = np.flatnonzero(usable)
+            u = encode(x[idx])
+            fail(np.isin(np.arange(n), idx[(u < -self.margin) | (u > 1.0 + self.margin)]), "out_of_range")
+            X[:, start] = 0.5  # imputed: the centre of the range
+            X[idx, start] = u
+        return X, reasons
+
+
+def _number_encoder(p: Any) -> tuple[bool, Any]:
+    """``(log, (k,) values -> (k,) encoded)``: the numerical encoding of ``p`` exactly as
+    :func:`metahpo._space._encode_number` computes it, its constants worked out once (logarithms
+    with ``math.log``, as there: NumPy's may differ in the last bit)."""
+    lo, hi = _padded_bounds(p)
+    if p.low == p.high and not (isinstance(p, IntParam) or p.step is not None):
+        return bool(p.log), lambda x: np.array([_encode_number(p, float(v)) for v in x])
+    if p.log:
+        llo, lspan = math.log(lo), math.log(hi) - math.log(lo)
+        return True, lambda x: (np.array([math.log(v) for v in x]) - llo) / lspan
+    span = hi - lo
+    return False, lambda x: (x - lo) / span

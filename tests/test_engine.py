@@ -66,6 +66,53 @@ def test_greedy_portfolio_covers_studies_with_different_optima() -> None:
     assert xs[0] < 0 < xs[1]  # one configuration for each kind of task
 
 
+def test_a_study_without_ranking_leaves_the_portfolio_to_the_others() -> None:
+    # every trial of a two-objective study on its Pareto front: equal scores, nothing to rank by
+    rng = np.random.default_rng(3)
+    cfgs = SPACE.decode(rng.random((12, SPACE.n_features)))
+    flat = PriorStudy(
+        "front", tuple(PriorTrial(c, (c["x"], -c["x"])) for c in cfgs), ("minimize", "minimize")
+    )
+    ranked = PriorStudy(
+        "ranked",
+        tuple(
+            PriorTrial(c, (f(c, 1.0), f(c, 1.5))) for c in SPACE.decode(rng.random((30, SPACE.n_features)))
+        ),
+        ("minimize", "minimize"),
+    )
+    aligned, _ = align_studies(SPACE, [flat, ranked], "minimize", n_objectives=2)
+    assert len(aligned) == 2
+    assert np.ptp(aligned[0].z) == 0
+    assert greedy_portfolio(aligned, size=4).shape[0] == 4  # was cut short by a division by zero
+
+
+def test_nearest_neighbour_is_the_exact_first_nearest_also_on_grids() -> None:
+    from metahpo._portfolio import knn_predict
+    from metahpo._prior import AlignedStudy
+
+    rng = np.random.default_rng(0)
+    for t in range(40):
+        Y = rng.random((int(rng.integers(1, 200)), 5))
+        X = rng.random((int(rng.integers(1, 100)), 5))
+        if t % 2:  # grid points: many exactly equidistant neighbours
+            Y, X = np.round(Y * 2) / 2, np.vstack([np.round(X * 4) / 4, Y[:3]])
+        study = AlignedStudy("s", Y, np.arange(Y.shape[0], dtype=float), 1.0)
+        brute = np.argmin(((X[:, None, :] - Y[None, :, :]) ** 2).sum(-1), axis=1)
+        np.testing.assert_array_equal(knn_predict(study, X), brute.astype(float))
+
+
+def test_many_prior_studies_still_give_a_portfolio_from_all_of_them() -> None:
+    from metahpo._portfolio import greedy_portfolio_with_origin
+
+    studies = [prior(f"s{i}", shift=-4.0 + 8.0 * i / 299, n=12, seed=i) for i in range(300)]
+    aligned, _ = align_studies(SPACE, studies, "minimize")
+    X, origin = greedy_portfolio_with_origin(aligned, size=16)
+    assert X.shape == (16, SPACE.n_features)
+    assert len(set(origin)) > 1
+    xs = sorted(SPACE.decode(X)[i]["x"] for i in range(16))
+    assert xs[0] < -1.0 < 1.0 < xs[-1]  # it covers optima across the range of tasks
+
+
 def test_model_phase_improves_on_the_target_and_reports_diagnostics() -> None:
     engine = MetaEngine(PRIORS, EngineConfig(n_startup_trials=3))
     observed: list[dict] = []

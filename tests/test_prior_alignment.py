@@ -153,3 +153,52 @@ def test_standardised_scores_keep_magnitudes_and_direction() -> None:
     assert (z[0] - z[1]) < (z[1] - z[2])  # the outlier stays far away (a copula would space them evenly)
     np.testing.assert_array_equal(standardised_scores(np.array([3.0, 3.0]), "maximize"), [0.0, 0.0])
     np.testing.assert_array_equal(standardised_scores(np.array([3.0]), "maximize"), [0.0])
+
+
+def test_aligned_rows_are_what_the_space_encodes_and_bad_values_give_their_reason() -> None:
+    space = SearchSpace(
+        {
+            "lr": FloatParam(1e-5, 1e-1, log=True),
+            "x": FloatParam(-3.0, 3.0),
+            "s": FloatParam(0.0, 1.0, step=0.1),
+            "k": IntParam(1, 12),
+            "units": IntParam(16, 1024, log=True),
+            "c": CategoricalParam(("a", 1, True, None)),
+            "fixed": FloatParam(2.0, 2.0),
+        }
+    )
+    rng = np.random.default_rng(0)
+    cfgs = space.decode(rng.random((300, space.n_features)))
+    cfgs = [{**c, "x": np.float32(c["x"])} if i % 3 == 0 else c for i, c in enumerate(cfgs)]  # numpy scalars
+    study = PriorStudy("p", tuple(PriorTrial(c, (float(i),)) for i, c in enumerate(cfgs)), ("minimize",))
+    (aligned,), _ = align_studies(space, [study], "minimize")
+    np.testing.assert_array_equal(aligned.X, space.encode(cfgs))  # bit for bit
+    base = dict(cfgs[0])
+    bad = [
+        ({**base, "lr": "fast"}, "type_conflict"),
+        ({**base, "x": float("inf")}, "bad_param"),
+        ({**base, "lr": -1e-3}, "out_of_range"),
+        ({**base, "k": 40}, "out_of_range"),
+        ({**base, "lr": "fast", "k": 40}, "type_conflict"),  # the first parameter in the space's order
+        ({**base, "k": True}, "type_conflict"),  # a bool is no number
+    ]
+    good = [({**base, "c": "unknown"}, 1.0), ({**base, "k": 13}, 2.0)]  # a foreign choice; a little out
+    rows = [*((c, float(i)) for i, (c, _) in enumerate(bad)), *((c, 10 + v) for c, v in good)]
+    (aligned,), report = align_studies(space, [_study("q", rows)], "minimize")
+    (rep,) = report.studies
+    assert dict(rep.skipped_trials) == {"type_conflict": 3, "bad_param": 1, "out_of_range": 2}
+    assert rep.foreign_choice_values == 1
+    assert aligned.X.shape[0] == 2
+    assert aligned.X[0, space.feature_slice("c")].sum() == 0.0  # unknown choice: all zeros
+    assert aligned.X[1, space.feature_slice("k")][0] > 1.0
+
+
+def test_average_ranks_are_scipys() -> None:
+    from scipy.stats import rankdata
+
+    from metahpo._prior import average_ranks
+
+    rng = np.random.default_rng(1)
+    for n in (1, 2, 7, 100):
+        for v in (rng.random(n), rng.integers(0, 3, n).astype(float)):
+            np.testing.assert_array_equal(average_ranks(v), rankdata(v, method="average") - 1.0)
