@@ -711,5 +711,5 @@ def _feasible_only(studies: Sequence[AlignedStudy]) -> list[AlignedStudy]:
         if ok.all():
             out.append(s)
         elif ok.any():
-            out.append(AlignedStudy(s.name, s.X[ok], s.z[ok], s.overlap))
+            out.append(AlignedStudy(s.name, s.X[ok], s.z[ok], s.overlap, Z=None if s.Z is None else s.Z[ok]))
     return out

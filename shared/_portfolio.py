@@ -22,7 +22,7 @@ import numpy as np
 
 from metahpo._prior import AlignedStudy
 
-__all__ = ["greedy_portfolio", "greedy_portfolio_with_origin", "kendall_tau", "knn_predict"]
+__all__ = ["greedy_portfolio", "greedy_portfolio_with_origin", "kendall_tau", "knn_index", "knn_predict"]
 
 
 # Elements of the (rows, n) distance array one chunk of knn_predict may hold (32 MiB).
@@ -33,8 +33,14 @@ _MAX_CANDIDATES = 2048
 
 
 def knn_predict(study: AlignedStudy, X: np.ndarray) -> np.ndarray:
-    """``(m, F)`` configurations -> ``(m,)`` predicted scores on ``study`` (1-nearest neighbour,
-    the first of equally near ones, as ``argmin`` of the exact squared distances).
+    """``(m, F)`` configurations -> ``(m,)`` predicted scores on ``study``: the score of the nearest
+    evaluated configuration (:func:`knn_index`)."""
+    return np.asarray(study.z[knn_index(study, X)])
+
+
+def knn_index(study: AlignedStudy, X: np.ndarray) -> np.ndarray:
+    """``(m, F)`` configurations -> ``(m,)`` the index of each one's nearest configuration in
+    ``study`` (the first of equally near ones, as ``argmin`` of the exact squared distances).
 
     Distances come from one matrix product (``|y|^2 - 2 x.y``, BLAS) instead of an ``(m, n, F)``
     difference array; the few neighbours within round-off of the nearest are then compared
@@ -60,7 +66,7 @@ def knn_predict(study: AlignedStudy, X: np.ndarray) -> np.ndarray:
             order = np.lexsort((j, exact, i))  # per row: smallest exact distance, then first index
             first = np.r_[True, i[order][1:] != i[order][:-1]]
             nearest[a + amb[i[order][first]]] = j[order][first]
-    return np.asarray(study.z[nearest])
+    return nearest
 
 
 def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
@@ -99,7 +105,7 @@ def greedy_portfolio_with_origin(
         return np.empty((0, studies[0].X.shape[1] if studies else 0)), []
     # at most _MAX_CANDIDATES candidates: with many studies, fewer of each study's best
     per_study = max(1, min(per_study, _MAX_CANDIDATES // len(studies)))
-    tops = [np.argsort(-s.z)[:per_study] for s in studies]
+    tops = [_top(s, per_study) for s in studies]
     cands = np.vstack([s.X[top] for s, top in zip(studies, tops, strict=True)])  # (c, F)
     origin = [j for j, top in enumerate(tops) for _ in top]  # (c,)
     # Every study contributes candidates, but with more than _MAX_JUDGES studies the mean regret
@@ -110,6 +116,9 @@ def greedy_portfolio_with_origin(
     if len(judges) > _MAX_JUDGES:
         keep = np.sort(np.random.default_rng(0).choice(len(judges), _MAX_JUDGES, replace=False))
         judges = [judges[i] for i in keep]
+    if all(j.Z is not None and j.Z.shape[1] == 2 for j in judges):
+        chosen = _greedy_hypervolume(judges, cands, size)
+        return cands[chosen], [origin[c] for c in chosen]
     # regret[c, s] in [0, 1]: 0 = as good as the best configuration study s evaluated.
     regret = np.empty((cands.shape[0], len(judges)))
     for j, s in enumerate(judges):
@@ -128,3 +137,80 @@ def greedy_portfolio_with_origin(
         chosen.append(best)
         current = np.minimum(current, regret[best])
     return cands[chosen], [origin[c] for c in chosen]
+
+
+def _top(study: AlignedStudy, k: int) -> np.ndarray:
+    """The indices of ``study``'s ``k`` best configurations: by score, or for a two-objective
+    study the ``k`` that reach the largest hypervolume of its own (spread along its front)."""
+    if study.Z is None or study.Z.shape[1] != 2:
+        return np.argsort(-study.z)[:k]
+    Z, ref = study.Z, study.Z.min(axis=0)
+    chosen: list[int] = []
+    for _ in range(min(k, Z.shape[0])):
+        gain = _hvi_2d(Z, Z[chosen], ref)
+        gain[chosen] = -np.inf
+        chosen.append(int(np.argmax(gain)))
+    return np.asarray(chosen, dtype=np.int64)
+
+
+def _greedy_hypervolume(judges: Sequence[AlignedStudy], cands: np.ndarray, size: int) -> list[int]:
+    """Indices of ``size`` candidates chosen one at a time for the largest mean, over the
+    two-objective ``judges``, of the hypervolume their predicted scores reach in that study (each
+    study's copula scores ``Z``, the reference point at their minimum, normalised by the
+    hypervolume of the study's own front): a portfolio spread along the priors' Pareto fronts
+    instead of several points at one end of them."""
+    preds = []  # per judge (c, 2) predicted scores, higher is better
+    refs, full = [], []
+    for s in judges:
+        assert s.Z is not None
+        Z = s.Z
+        preds.append(Z[knn_index(s, cands)])
+        ref = Z.min(axis=0)
+        refs.append(ref)
+        full.append(max(_hv_2d(Z, ref), 1e-12))
+    chosen: list[int] = []
+    fronts = [np.empty((0, 2)) for _ in judges]
+    for _ in range(min(size, cands.shape[0])):
+        gain = np.zeros(cands.shape[0])
+        for j in range(len(judges)):
+            gain += _hvi_2d(preds[j], fronts[j], refs[j]) / full[j]
+        gain[chosen] = -np.inf
+        best = int(np.argmax(gain))
+        chosen.append(best)
+        fronts = [np.vstack([f, p[best]]) for f, p in zip(fronts, preds, strict=True)]
+    return chosen
+
+
+def _front_boxes(P: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The region above ``ref`` (2 objectives, maximised) that no point of ``(k, 2)`` ``P``
+    dominates, as ``K`` boxes: ``(K, 2)`` lower corners and ``(K,)`` upper bounds of the first
+    objective (the second is unbounded)."""
+    P = P[np.all(ref < P, axis=1)]
+    if P.shape[0] == 0:
+        return ref[None, :].copy(), np.array([np.inf])
+    P = P[np.lexsort((-P[:, 1], -P[:, 0]))]  # first objective descending
+    front = [P[0]]
+    for row in P[1:]:
+        if row[1] > front[-1][1]:
+            front.append(row)
+    F = np.asarray(front)  # first objective descending, second ascending
+    lower = np.vstack([[F[0, 0], ref[1]], np.column_stack([np.r_[F[1:, 0], ref[0]], F[:, 1]])])
+    upper = np.r_[np.inf, F[:, 0]]
+    return lower, upper
+
+
+def _hvi_2d(C: np.ndarray, P: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """``(c,)`` hypervolume each point of ``(c, 2)`` ``C`` adds to ``P`` (maximised, above ``ref``)."""
+    lower, upper = _front_boxes(P, ref)
+    w = np.clip(np.minimum(C[:, None, 0], upper[None, :]) - lower[None, :, 0], 0.0, None)  # (c, K)
+    h = np.clip(C[:, None, 1] - lower[None, :, 1], 0.0, None)
+    return np.asarray((w * h).sum(axis=1))
+
+
+def _hv_2d(P: np.ndarray, ref: np.ndarray) -> float:
+    """Hypervolume of ``(k, 2)`` points above ``ref`` (maximised)."""
+    total, front = 0.0, np.empty((0, 2))
+    for p in P[np.argsort(-P[:, 0])]:
+        total += float(_hvi_2d(p[None, :], front, ref)[0])
+        front = np.vstack([front, p])
+    return total

@@ -113,6 +113,27 @@ def test_many_prior_studies_still_give_a_portfolio_from_all_of_them() -> None:
     assert xs[0] < -1.0 < 1.0 < xs[-1]  # it covers optima across the range of tasks
 
 
+def test_a_two_objective_portfolio_spreads_along_the_priors_fronts() -> None:
+    # minimise (x, 1 - x) plus a penalty off k = 4 and c = "b": the front spans x in [-5, 5]
+    def study(i: int) -> PriorStudy:
+        rng = np.random.default_rng(10 + i)
+        cfgs = SPACE.decode(rng.random((60, SPACE.n_features)))
+        pen = [0.3 * abs(c["k"] - 4) + (0.0 if c["c"] == "b" else 1.0) for c in cfgs]
+        trials = tuple(
+            PriorTrial(c, ((c["x"] + 5) / 10 + p, 1 - (c["x"] + 5) / 10 + p))
+            for c, p in zip(cfgs, pen, strict=True)
+        )
+        return PriorStudy(f"mo{i}", trials, ("minimize", "minimize"))
+
+    aligned, _ = align_studies(SPACE, [study(i) for i in range(4)], "minimize", n_objectives=2)
+    X = greedy_portfolio(aligned, size=3)
+    cfgs = SPACE.decode(X)
+    xs = sorted(c["x"] for c in cfgs)
+    # the ends of the front (by domination count alone: x from -2.2 to 3.9, the front's middle)
+    assert xs[-1] - xs[0] > 8.5
+    assert all(c["c"] == "b" for c in cfgs)  # and on it
+
+
 def test_model_phase_improves_on_the_target_and_reports_diagnostics() -> None:
     engine = MetaEngine(PRIORS, EngineConfig(n_startup_trials=3))
     observed: list[dict] = []
