@@ -7,7 +7,13 @@ A ZDT1-like problem (4 parameters in [0, 1], two objectives minimised), 50 trial
 problem with its Pareto set moved (``x1..x3`` optimal at 0.05, 0.1 and 0.15 instead of 0), 40
 random trials each; the unrelated ones have the objectives' roles swapped and the set at 0.9.
 
+With ``--cost`` it times instead one suggestion around trial 50 (the median of trials 48-50 of
+each seed's study) for MetaSampler with 5,000 prior trials (50 related prior studies x 100 random
+trials) and without priors, against GPSampler on the same problem, in this process one after the
+other (the issue's cost target: at most 2x GPSampler).
+
     python benchmarks/multi_objective.py --seeds 3
+    python benchmarks/multi_objective.py --cost --seeds 3
 """
 
 from __future__ import annotations
@@ -31,15 +37,41 @@ def zdt1(trial: optuna.Trial, shift: float = 0.0, swap: bool = False) -> tuple[f
     return (f2, f1) if swap else (f1, f2)
 
 
-def priors(shifts: tuple[float, ...], swap: bool = False) -> list[optuna.Study]:
+def priors(shifts: tuple[float, ...], swap: bool = False, n_trials: int = 40) -> list[optuna.Study]:
     out = []
     for i, shift in enumerate(shifts):
         study = optuna.create_study(
             directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=100 + i)
         )
-        study.optimize(lambda t, s=shift: zdt1(t, s, swap), n_trials=40)
+        study.optimize(lambda t, s=shift: zdt1(t, s, swap), n_trials=n_trials)
         out.append(study)
     return out
+
+
+def cost(seeds: int) -> None:
+    many = priors(tuple(0.2 * i / 49 for i in range(50)), n_trials=100)
+    samplers = {
+        "MetaSampler, 5,000 prior trials": lambda s: MetaSampler(source_studies=many, seed=s),
+        "MetaSampler, no priors": lambda s: MetaSampler(source_studies=[], seed=s),
+        "GPSampler": lambda s: optuna.samplers.GPSampler(seed=s),
+    }
+    print(f"seconds per suggestion around trial 50, median over {seeds} seeds\n")
+    print("| sampler | s/suggestion @ 48-50 | first suggestion s |\n|---|---:|---:|")
+    for name, make in samplers.items():
+        at50, first = [], []
+        for seed in range(seeds):
+            study = optuna.create_study(directions=["minimize", "minimize"], sampler=make(seed))
+            times = []
+            for _ in range(50):
+                t0 = time.perf_counter()
+                trial = study.ask()
+                x = [trial.suggest_float(f"x{i}", 0, 1) for i in range(4)]
+                times.append(time.perf_counter() - t0)
+                g = 1 + 9 * sum(x[1:]) / 3
+                study.tell(trial, (x[0], g * (1 - (x[0] / g) ** 0.5)))
+            at50.append(statistics.median(times[47:50]))
+            first.append(times[0])
+        print(f"| {name} | {statistics.median(at50):.3f} | {statistics.median(first):.3f} |")
 
 
 def hypervolume(trials: list[optuna.trial.FrozenTrial], n: int) -> float:
@@ -56,8 +88,12 @@ def hypervolume(trials: list[optuna.trial.FrozenTrial], n: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--cost", action="store_true", help="time suggestions with 5,000 prior trials")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    if args.cost:
+        cost(args.seeds)
+        return
     related, unrelated = priors((0.05, 0.1, 0.15)), priors((0.9, 0.9, 0.9), swap=True)
     samplers = {
         "MetaSampler": lambda s: MetaSampler(seed=s),

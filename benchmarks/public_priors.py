@@ -3,9 +3,11 @@
 Parts (``--parts``):
 
 - ``families``: leave-tasks-out on each family's own data.  5 held-out tasks per family are left
-  out of its public priors (``exclude_tasks``); MetaSampler with the rest against GPSampler on the
-  held-out tasks (YAHPO rbv2_xgboost for ``xgboost``, YAHPO lcbench for ``mlp``, TabRepo's pool for
-  ``lightgbm``: the bench problems of ``metahpo bench``; for ``random_forest`` each held-out task's
+  out of its public priors (``exclude_tasks``); MetaSampler with the rest (and, for a family with
+  task descriptions, with the 16 tasks most similar to the held-out task's own description, at the
+  default 100 and at 20 trials per task) against GPSampler on the held-out tasks (YAHPO
+  rbv2_xgboost for ``xgboost``, YAHPO lcbench for ``mlp``, TabRepo's pool for ``lightgbm``: the
+  bench problems of ``metahpo bench``; for ``random_forest`` each held-out task's
   500 real runs, a proposal getting the nearest run's accuracy).  Normalised regret at 10 / 25 / 50
   (median over tasks x seeds); target: MetaSampler@10 <= GPSampler@50.
 - ``sklearn``: real scikit-learn RandomForestClassifier runs (3-fold CV accuracy) on data sets that
@@ -98,10 +100,12 @@ def families(data: Path, seeds: int, budget: int, only: list[str] | None = None)
         problem = load_problem(data, name) if name else forest_problem()
         held = list(np.random.default_rng(0).choice(sorted(problem.tasks), size=5, replace=False))
         excluded = [TASK_PREFIX[family] + str(t) for t in held]
-        priors = public_priors(family, names=list(problem.distributions), exclude_tasks=excluded)
+        names = list(problem.distributions)
+        priors = public_priors(family, names=names, exclude_tasks=excluded)
         assert len(priors) == len(public_priors(family)) - 5, "held-out tasks must be left out"
+        described = next(f for f in public_families() if f.name == family).task_descriptions
         curves: dict[str, list[np.ndarray]] = {"MetaSampler (public priors)": [], "GPSampler": []}
-        for task in held:
+        for task, key in zip(held, excluded, strict=True):
             scan = problem.scan(task, np.random.default_rng(0))
             lo, hi = float(np.min(scan)), float(np.max(scan))
             for seed in range(seeds):
@@ -109,7 +113,17 @@ def families(data: Path, seeds: int, budget: int, only: list[str] | None = None)
                     "MetaSampler (public priors)": MetaSampler(source_studies=priors, seed=seed),
                     "GPSampler": optuna.samplers.GPSampler(seed=seed),
                 }
+                if described:  # the held-out task's own description: its 16 most similar tasks
+                    near = public_priors(family, names=names, exclude_tasks=excluded, task=described[key])
+                    near20 = public_priors(
+                        family, names=names, exclude_tasks=excluded, task=described[key], trials_per_task=20
+                    )
+                    samplers["MetaSampler (task description)"] = MetaSampler(source_studies=near, seed=seed)
+                    samplers["MetaSampler (task description, 20 trials/task)"] = MetaSampler(
+                        source_studies=near20, seed=seed
+                    )
                 for method, sampler in samplers.items():
+                    curves.setdefault(method, [])
                     study = optuna.create_study(sampler=sampler)
                     values: list[float] = []
                     taken: set[int] = set()

@@ -277,13 +277,17 @@ def _public_info() -> int:
     from metahpo import public_families
 
     print("public prior families (metahpo.public_priors(family); names= renames to your aliases)")
-    print("\n| family | model | tasks | trials | objective | evaluated | license | source |")
-    print("|---|---|---:|---:|---|---|---|---|")
+    print("task= (n_rows, n_features, n_classes) picks the most similar tasks where they are described")
+    print(
+        "\n| family | model | tasks | trials | objective | evaluated | task descriptions | license | source |"
+    )
+    print("|---|---|---:|---:|---|---|---|---|---|")
     families = public_families()
     for f in families:
+        described = "yes" if len(f.task_descriptions) == f.n_tasks else "no"
         print(
             f"| {f.name} | {f.title} | {f.n_tasks} | {f.n_trials} | {f.objective} ({f.direction}) | "
-            f"{f.evaluated} | {f.license} | {f.source} |"
+            f"{f.evaluated} | {described} | {f.license} | {f.source} |"
         )
     print("\n| family | parameter | range | also written |")
     print("|---|---|---|---|")

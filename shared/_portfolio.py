@@ -116,9 +116,15 @@ def greedy_portfolio_with_origin(
     if len(judges) > _MAX_JUDGES:
         keep = np.sort(np.random.default_rng(0).choice(len(judges), _MAX_JUDGES, replace=False))
         judges = [judges[i] for i in keep]
-    if all(j.Z is not None and j.Z.shape[1] == 2 for j in judges):
-        chosen = _greedy_hypervolume(judges, cands, size)
-        return cands[chosen], [origin[c] for c in chosen]
+    two_objective = all(j.Z is not None and j.Z.shape[1] == 2 for j in judges)
+    greedy = _greedy_hypervolume if two_objective else _greedy_regret
+    chosen = greedy(judges, cands, size)
+    return cands[chosen], [origin[c] for c in chosen]
+
+
+def _greedy_regret(judges: Sequence[AlignedStudy], cands: np.ndarray, size: int) -> list[int]:
+    """Indices of ``size`` candidates chosen one at a time for the lowest mean, over the
+    ``judges``, of the best normalised regret the chosen ones reach on that study."""
     # regret[c, s] in [0, 1]: 0 = as good as the best configuration study s evaluated.
     regret = np.empty((cands.shape[0], len(judges)))
     for j, s in enumerate(judges):
@@ -136,7 +142,7 @@ def greedy_portfolio_with_origin(
             break
         chosen.append(best)
         current = np.minimum(current, regret[best])
-    return cands[chosen], [origin[c] for c in chosen]
+    return chosen
 
 
 def _top(study: AlignedStudy, k: int) -> np.ndarray:

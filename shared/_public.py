@@ -17,7 +17,9 @@ File layout (one JSON object): ``family``, ``title``, ``source``, ``license``, `
 ``direction``, ``params`` (name -> ``{"type": "float"|"int"|"categorical", "low", "high", "log"}``
 or ``{"type": "categorical", "choices": [...]}``), ``aliases`` (name -> other names users write
 for it), and ``tasks``: a list of ``{"name", "params": [names of the columns], "rows": [[value
-or null (inactive), ...], ...], "values": [...]}``.
+or null (inactive), ...], ...], "values": [...]}``, with ``"description": {"n_rows", "n_features",
+"n_classes"}`` where the source gives the data set's meta-features (``lightgbm``: OpenML's;
+``n_classes`` 0 for regression).
 """
 
 from __future__ import annotations
@@ -25,8 +27,10 @@ from __future__ import annotations
 import functools
 import gzip
 import json
+import math
+import warnings
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib import resources
 from typing import Any, Literal
@@ -41,6 +45,10 @@ from metahpo._validation import require
 __all__ = ["PublicFamily", "public_families", "public_priors"]
 
 _FOLDER = "public_priors"
+# What a task description may say of a data set (FLAML's meta-features): rows, input features,
+# classes (0 for regression).
+_DESCRIPTION_KEYS = ("n_rows", "n_features", "n_classes")
+_SIMILAR_TASKS = 16
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,6 +67,8 @@ class PublicFamily:
         space: the family's search space under its canonical parameter names.
         aliases: canonical name -> the other names users write for it.
         n_tasks: the data sets; ``n_trials``: the configurations evaluated on them in all.
+        task_descriptions: task name -> its description (``n_rows``, ``n_features``,
+            ``n_classes``) where the source gives one; empty for families without them.
     """
 
     name: str
@@ -73,6 +83,7 @@ class PublicFamily:
     aliases: dict[str, tuple[str, ...]]
     n_tasks: int
     n_trials: int
+    task_descriptions: Mapping[str, Mapping[str, int]]
 
 
 def _files() -> list[str]:
@@ -116,6 +127,9 @@ def public_families() -> list[PublicFamily]:
                 aliases={k: tuple(v) for k, v in data.get("aliases", {}).items()},
                 n_tasks=len(data["tasks"]),
                 n_trials=sum(len(t["values"]) for t in data["tasks"]),
+                task_descriptions={
+                    t["name"]: dict(t["description"]) for t in data["tasks"] if "description" in t
+                },
             )
         )
     return out
@@ -127,6 +141,8 @@ def public_priors(
     names: Iterable[str] | None = None,
     trials_per_task: int | Literal["auto"] | None = "auto",
     exclude_tasks: Sequence[str] = (),
+    task: Mapping[str, float] | None = None,
+    n_tasks: int | Literal["auto"] = "auto",
 ) -> list[PriorStudy]:
     """The public prior studies of ``family``: one :class:`PriorStudy` per task (data set), in the
     form every adapter takes as ``source_studies`` / ``source_trials``.
@@ -144,9 +160,19 @@ def public_priors(
             then meta-train the neural surrogate at its first model trial): the first suggestion
             stays fast and the model on the multi-task GP path.  ``None`` keeps every trial.
         exclude_tasks: task names to leave out (for leave-tasks-out evaluations).
+        task: a description of the user's data set, any of ``n_rows``, ``n_features`` (input
+            features) and ``n_classes`` (0 for regression), as FLAML describes data sets.  The
+            family's tasks of the same kind (regression, binary, multiclass) come first, then
+            the nearest in the described meta-features (log scale, each scaled by its spread over
+            the family's tasks); only the ``n_tasks`` most similar are returned, with more trials
+            each under ``trials_per_task="auto"``.  A family without task descriptions (see
+            :attr:`PublicFamily.task_descriptions`) ignores it, with a warning: its tasks count
+            as equally similar.  ``None``: every task, equally similar.
+        n_tasks: with ``task``, how many of the most similar tasks to keep; ``"auto"``: 16.
 
     Returns:
-        One prior study per task, named ``public:<family>:<task>``, with the family's direction.
+        One prior study per task, named ``public:<family>:<task>``, with the family's direction
+        (the most similar first when ``task`` is given).
     """
     require(isinstance(family, str), "family", "must be a string", family)
     require(
@@ -155,30 +181,49 @@ def public_priors(
         "must be 'auto', None or an int >= 2",
         trials_per_task,
     )
+    require(
+        n_tasks == "auto" or (isinstance(n_tasks, int) and not isinstance(n_tasks, bool) and n_tasks >= 1),
+        "n_tasks",
+        "must be 'auto' or an int >= 1",
+        n_tasks,
+    )
     data = _load(family)
+    excluded = set(exclude_tasks)
+    tasks = [t for t in data["tasks"] if t["name"] not in excluded]
+    if task is not None:
+        wanted = _validated_description(task)
+        if all("description" in t for t in tasks):
+            order = sorted(range(len(tasks)), key=_similarity_key(tasks, wanted))
+            tasks = [tasks[i] for i in order[: _SIMILAR_TASKS if n_tasks == "auto" else n_tasks]]
+        else:
+            warnings.warn(
+                f"public_priors({family!r}): the family has no task descriptions, so task= is "
+                "ignored and every task counts as equally similar",
+                stacklevel=2,
+            )
+    elif n_tasks != "auto":
+        require(False, "n_tasks", "is only used with task= (a description of the data set)", n_tasks)
     if trials_per_task == "auto":
-        n_tasks = max(1, sum(t["name"] not in set(exclude_tasks) for t in data["tasks"]))
-        trials_per_task = max(2, min(20, (EngineConfig().neural_min_prior_trials - 1) // n_tasks))
+        # 20 per task (more for a handful of similar tasks), below the neural surrogate's threshold
+        room = (EngineConfig().neural_min_prior_trials - 1) // max(1, len(tasks))
+        trials_per_task = max(2, min(20 if task is None else 100, room))
     rename = _renaming(data, names)
     space = SearchSpace({rename.get(k, k): _param(v) for k, v in data["params"].items()})
-    excluded = set(exclude_tasks)
     out = []
-    for task in data["tasks"]:
-        if task["name"] in excluded:
-            continue
-        columns = [rename.get(p, p) for p in task["params"]]
-        values = np.asarray(task["values"], dtype=float)
-        keep = _subsample(values, data["direction"], trials_per_task, f"{family}:{task['name']}")
+    for task_ in tasks:
+        columns = [rename.get(p, p) for p in task_["params"]]
+        values = np.asarray(task_["values"], dtype=float)
+        keep = _subsample(values, data["direction"], trials_per_task, f"{family}:{task_['name']}")
         trials = tuple(
             PriorTrial(
-                {c: v for c, v in zip(columns, task["rows"][i], strict=True) if v is not None},
+                {c: v for c, v in zip(columns, task_["rows"][i], strict=True) if v is not None},
                 (float(values[i]),),
             )
             for i in keep
         )
         out.append(
             PriorStudy(
-                f"public:{family}:{task['name']}",
+                f"public:{family}:{task_['name']}",
                 trials=trials,
                 directions=(data["direction"],),
                 space=space,  # declared: a new study's first trials come from the portfolio
@@ -186,6 +231,39 @@ def public_priors(
             )
         )
     return out
+
+
+def _validated_description(task: Mapping[str, float]) -> dict[str, float]:
+    require(isinstance(task, Mapping), "task", "must be a mapping such as {'n_rows': 5000}", task)
+    unknown = sorted(set(task).difference(_DESCRIPTION_KEYS))
+    require(not unknown, "task", f"may only hold {', '.join(_DESCRIPTION_KEYS)}", unknown)
+    require(bool(task), "task", f"must hold at least one of {', '.join(_DESCRIPTION_KEYS)}", task)
+    for k, v in task.items():
+        ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
+        require(ok and math.isfinite(float(v)) and float(v) >= 0, f"task[{k!r}]", "must be a number >= 0", v)
+    return {k: float(v) for k, v in task.items()}
+
+
+def _kind(n_classes: float) -> int:
+    """0 regression, 1 binary, 2 multiclass."""
+    return 0 if n_classes < 2 else (1 if n_classes < 3 else 2)
+
+
+def _similarity_key(tasks: Sequence[dict[str, Any]], wanted: Mapping[str, float]) -> Any:
+    """Sort key of a task index: another kind of problem (regression / binary / multiclass) last,
+    then the distance of the described meta-features in log scale, each over its spread among
+    the family's tasks; ties keep the file's order."""
+    logs = {k: np.log1p([float(t["description"][k]) for t in tasks]) for k in wanted}
+    spread = {k: float(v.std()) or 1.0 for k, v in logs.items()}
+
+    def key(i: int) -> tuple[int, float, int]:
+        other_kind = 0
+        if "n_classes" in wanted:
+            other_kind = int(_kind(wanted["n_classes"]) != _kind(tasks[i]["description"]["n_classes"]))
+        dist = sum(abs(logs[k][i] - math.log1p(v)) / spread[k] for k, v in wanted.items())
+        return other_kind, dist, i
+
+    return key
 
 
 def _renaming(data: dict[str, Any], names: Iterable[str] | None) -> dict[str, str]:

@@ -97,6 +97,38 @@ def test_bad_arguments_name_the_field() -> None:
         public_priors("mlp", names=[1, 2])  # type: ignore[list-item]
 
 
+def test_a_task_description_picks_the_most_similar_tasks_of_the_same_kind() -> None:
+    described = next(f for f in public_families() if f.name == "lightgbm").task_descriptions
+    assert len(described) == FAMILIES["lightgbm"]
+    assert all(set(d) == {"n_rows", "n_features", "n_classes"} for d in described.values())
+    want = {"n_rows": 5000, "n_features": 20, "n_classes": 0}  # a regression data set
+    near = public_priors("lightgbm", task=want)
+    assert len(near) == 16
+    assert len(near[0].trials) > 20  # fewer tasks, more of each one's trials (still on the GP path)
+    names = [p.name.removeprefix("public:lightgbm:") for p in near]
+    assert all(described[n]["n_classes"] == 0 for n in names)  # regression first
+    rows = [abs(np.log1p(described[n]["n_rows"]) - np.log1p(5000)) for n in names]
+    assert rows[0] <= np.median(rows)  # the most similar first
+    others = [n for n in described if n not in names and described[n]["n_classes"] == 0]
+    far = max(others, key=lambda n: abs(np.log1p(described[n]["n_rows"]) - np.log1p(5000)))
+    assert far not in names
+    assert [p.name for p in public_priors("lightgbm", task=want, n_tasks=3)] == [p.name for p in near[:3]]
+    # a family without descriptions says so and treats every task alike
+    with pytest.warns(UserWarning, match="no task descriptions"):
+        assert len(public_priors("mlp", task=want)) == FAMILIES["mlp"]
+
+
+def test_bad_task_descriptions_name_the_field() -> None:
+    with pytest.raises(ValueError, match="task may only hold"):
+        public_priors("lightgbm", task={"rows": 10})
+    with pytest.raises(ValueError, match=r"task\['n_rows'\] must be a number >= 0"):
+        public_priors("lightgbm", task={"n_rows": -1})
+    with pytest.raises(ValueError, match="n_tasks"):
+        public_priors("lightgbm", task={"n_rows": 10}, n_tasks=0)
+    with pytest.raises(ValueError, match="n_tasks is only used with task="):
+        public_priors("lightgbm", n_tasks=4)
+
+
 def test_exclude_tasks_leaves_them_out() -> None:
     first = public_priors("mlp")[0].name.removeprefix("public:mlp:")
     left = public_priors("mlp", exclude_tasks=[first])
@@ -158,3 +190,4 @@ def test_info_public_lists_families(capsys: pytest.CaptureFixture[str]) -> None:
     assert "| xgboost | eta | " in out
     assert "learning_rate" in out
     assert "BSD-3-Clause" in out
+    assert "| lightgbm | LightGBM | 93 | 9672 | metric_error (minimize) | real | yes |" in out

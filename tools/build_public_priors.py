@@ -10,7 +10,9 @@ Families (the file layout is documented in ``metahpo/_public.py``):
   and the constant parameters are left out.
 - ``lightgbm``: TabRepo's real results of 104 LightGBM configurations on its data sets
   (``metric_error``, lower is better; unset parameters take the defaults TabRepo's configurations
-  were run with: AutoGluon's LightGBM defaults).
+  were run with: AutoGluon's LightGBM defaults), each task described by its OpenML meta-features
+  (``task_metadata.csv``: rows, input features = OpenML's NumberOfFeatures less the target, classes
+  with 0 for regression).
 - ``xgboost``: YAHPO Gym's ``rbv2_xgboost`` surrogate, ``--generated-trials`` random configurations
   per task (accuracy, full fidelity), under XGBoost's native Python names.
 - ``mlp``: YAHPO Gym's ``lcbench`` surrogate (funnel-shaped MLP), the same way (validation accuracy
@@ -152,15 +154,23 @@ def lightgbm(data: Path) -> None:
     with (folder / "lgbm_results.csv").open() as f:
         for row in csv.DictReader(f):
             errors.setdefault(row["dataset"], {})[row["framework"]] = float(row["metric_error"])
+    with (folder / "task_metadata.csv").open() as f:
+        meta = {row["tid"]: row for row in csv.DictReader(f)}
     tasks = []
     for dataset, errs in errors.items():
         keys = sorted(k for k in errs if k in pool)
+        m = meta[dataset]
         tasks.append(
             {
                 "name": f"openml-{dataset}",
                 "params": names,
                 "rows": [pool[k] for k in keys],
                 "values": [errs[k] for k in keys],
+                "description": {
+                    "n_rows": int(float(m["NumberOfInstances"])),
+                    "n_features": int(float(m["NumberOfFeatures"])) - 1,  # OpenML counts the target
+                    "n_classes": int(float(m["NumberOfClasses"])),
+                },
             }
         )
     column = {n: [p[i] for p in pool.values()] for i, n in enumerate(names)}
