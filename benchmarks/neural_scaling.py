@@ -7,7 +7,10 @@ settings, early stopping), epochs, and the median seconds per suggestion of ``Me
 ``surrogate="neural"`` around target trials 10, 25 and 50 (the model already trained); the
 multi-task GP (``surrogate="mtgp"``) is timed alongside for comparison.
 
-Run: python benchmarks/neural_scaling.py [--sizes 1000 10000 100000] [--device cpu|cuda]
+With ``--first-only``: only the first suggestion (alignment + zero-shot portfolio, once per search
+space) at each size, timed in a fresh engine after one warm-up at the smallest size (imports).
+
+Run: python benchmarks/neural_scaling.py [--sizes 1000 10000 100000] [--device cpu|cuda] [--first-only]
 """
 
 from __future__ import annotations
@@ -68,7 +71,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000, 100000])
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--first-only", action="store_true", help="time the first suggestion only")
     args = ap.parse_args()
+    if args.first_only:
+        MetaEngine(priors(min(args.sizes))).suggest(SPACE, "minimize", [], [], seed=0)  # imports
+        print("| prior trials | prior studies | first suggestion s (alignment + portfolio) |")
+        print("|---:|---:|---:|")
+        for size in args.sizes:
+            ps = priors(size)
+            engine = MetaEngine(ps)
+            t0 = time.perf_counter()
+            s = engine.suggest(SPACE, "minimize", [], [], seed=0)
+            assert s.phase == "portfolio"
+            print(f"| {size} | {len(ps)} | {time.perf_counter() - t0:.2f} |", flush=True)
+        return
     rows = []
     for size in args.sizes:
         ps = priors(size)

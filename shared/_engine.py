@@ -424,15 +424,18 @@ class MetaEngine:
         feasible = call.feasible
         ok = feasible if feasible is not None and feasible.any() else np.ones(Y.shape[0], dtype=bool)
         with seeded(call.seed):
+            pending = call.X_pend.shape[0] > 0  # running trials are fantasised jointly by qLogEHVI
             fits = [
-                self._fit_aux(st, ("objective", j), [call.X_obs], [Y[:, j]], device)
+                self._fit_aux(st, ("objective", j), [call.X_obs], [Y[:, j]], device, posterior=not pending)
                 for j in range(Y.shape[1])
             ]
             acquisition: Acquisition
-            if call.X_pend.shape[0] > 0:  # running trials are fantasised jointly
+            if pending:
                 acquisition = QLogEHVI([f.model for f, _ in fits], Y[ok], call.X_pend, seed=call.seed)
             else:
-                acquisition = LogEHVI([p for _, p in fits if p is not None], Y[ok], seed=call.seed)
+                posteriors = [p for _, p in fits if p is not None]
+                assert len(posteriors) == len(fits)  # posterior=True
+                acquisition = LogEHVI(posteriors, Y[ok], seed=call.seed)
             terms: list[tuple[Any, float, bool]] = []
             if call.X_fail.shape[0] > 0:
                 terms.append((self._feasibility(st, call, device), 0.0, True))
@@ -557,10 +560,10 @@ class MetaEngine:
                     min_overlap=self.config.min_overlap,
                     n_objectives=len(directions),
                 )
-                # configurations that broke a prior's constraints are no portfolio candidates
-                candidates = _feasible_only(aligned)
+                # configurations that broke a prior's constraints are no portfolio candidates, and
+                # count as the worst where a candidate lies nearest to one
                 portfolio, origin = greedy_portfolio_with_origin(
-                    candidates, size=max(16, self.config.startup_trials(True) * 4)
+                    aligned, size=max(16, self.config.startup_trials(True) * 4)
                 )
                 if portfolio.size:
                     portfolio = space.snap(portfolio)
@@ -572,7 +575,7 @@ class MetaEngine:
                     portfolio,
                     GPSurrogate(aligned, self.config),
                     failure_tasks=_failure_tasks(aligned, self.config),
-                    portfolio_origin=[candidates[j].name for j in origin],
+                    portfolio_origin=[aligned[j].name for j in origin],
                 )
                 self._states[key] = st
             return st
@@ -700,16 +703,3 @@ def _constraint_tasks(
 def _quota(n_studies: int, config: EngineConfig) -> int:
     """Rows per prior study of a feasibility or constraint model: the objective model's quota."""
     return max(2, min(config.max_points_per_study, config.max_prior_points // n_studies))
-
-
-def _feasible_only(studies: Sequence[AlignedStudy]) -> list[AlignedStudy]:
-    """The studies without the trials that broke one of their constraints (a study none of whose
-    trials was feasible is left out)."""
-    out = []
-    for s in studies:
-        ok = s.feasible
-        if ok.all():
-            out.append(s)
-        elif ok.any():
-            out.append(AlignedStudy(s.name, s.X[ok], s.z[ok], s.overlap, Z=None if s.Z is None else s.Z[ok]))
-    return out

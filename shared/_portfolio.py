@@ -82,13 +82,18 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
 def greedy_portfolio(studies: Sequence[AlignedStudy], size: int, per_study: int = 8) -> np.ndarray:
     """Greedy portfolio of encoded configurations that were best across the prior studies.
 
+    Only configurations that met their study's constraints are candidates, and a candidate whose
+    nearest configuration in a study broke that study's constraints counts as the worst there
+    (no improvement), so the portfolio prefers configurations that were feasible across the
+    priors, not only in the one they came from.
+
     Args:
         studies: aligned prior studies (``S`` of them).
         size: portfolio length.
         per_study: best configurations of each study that become candidates (fewer when
-            ``S * per_study`` would pass 2,048).  With more than 256 studies the mean regret is
-            taken over a fixed, seeded subsample of 256 of them (every study still contributes
-            candidates), so the cost stays linear in ``S``.
+            ``S * per_study`` would pass 2,048; at least one per study).  With more than 256
+            studies the mean regret is taken over a fixed, seeded subsample of 256 of them (every
+            study still contributes candidates), so the cost stays linear in ``S``.
 
     Returns:
         ``(k, F)`` with ``k <= size``, best first.
@@ -105,7 +110,7 @@ def greedy_portfolio_with_origin(
         return np.empty((0, studies[0].X.shape[1] if studies else 0)), []
     # at most _MAX_CANDIDATES candidates: with many studies, fewer of each study's best
     per_study = max(1, min(per_study, _MAX_CANDIDATES // len(studies)))
-    tops = [_top(s, per_study) for s in studies]
+    tops = [_top(s, per_study) for s in studies]  # feasible configurations only
     cands = np.vstack([s.X[top] for s, top in zip(studies, tops, strict=True)])  # (c, F)
     origin = [j for j, top in enumerate(tops) for _ in top]  # (c,)
     # Every study contributes candidates, but with more than _MAX_JUDGES studies the mean regret
@@ -116,9 +121,7 @@ def greedy_portfolio_with_origin(
     if len(judges) > _MAX_JUDGES:
         keep = np.sort(np.random.default_rng(0).choice(len(judges), _MAX_JUDGES, replace=False))
         judges = [judges[i] for i in keep]
-    two_objective = all(j.Z is not None and j.Z.shape[1] == 2 for j in judges)
-    greedy = _greedy_hypervolume if two_objective else _greedy_regret
-    chosen = greedy(judges, cands, size)
+    chosen = _greedy_regret(judges, cands, size)
     return cands[chosen], [origin[c] for c in chosen]
 
 
@@ -128,10 +131,11 @@ def _greedy_regret(judges: Sequence[AlignedStudy], cands: np.ndarray, size: int)
     # regret[c, s] in [0, 1]: 0 = as good as the best configuration study s evaluated.
     regret = np.empty((cands.shape[0], len(judges)))
     for j, s in enumerate(judges):
-        pred = knn_predict(s, cands)
+        idx = knn_index(s, cands)
         lo, hi = s.z.min(), s.z.max()
         # a study whose scores are all equal (every trial on its Pareto front, say) ranks nothing
-        regret[:, j] = (hi - pred) / (hi - lo) if hi > lo else 0.0
+        regret[:, j] = (hi - s.z[idx]) / (hi - lo) if hi > lo else 0.0
+        regret[~s.feasible[idx], j] = 1.0  # nearest to a configuration that broke a constraint
     chosen: list[int] = []
     current = np.ones(len(judges))
     for _ in range(min(size, cands.shape[0])):
@@ -146,77 +150,7 @@ def _greedy_regret(judges: Sequence[AlignedStudy], cands: np.ndarray, size: int)
 
 
 def _top(study: AlignedStudy, k: int) -> np.ndarray:
-    """The indices of ``study``'s ``k`` best configurations: by score, or for a two-objective
-    study the ``k`` that reach the largest hypervolume of its own (spread along its front)."""
-    if study.Z is None or study.Z.shape[1] != 2:
-        return np.argsort(-study.z)[:k]
-    Z, ref = study.Z, study.Z.min(axis=0)
-    chosen: list[int] = []
-    for _ in range(min(k, Z.shape[0])):
-        gain = _hvi_2d(Z, Z[chosen], ref)
-        gain[chosen] = -np.inf
-        chosen.append(int(np.argmax(gain)))
-    return np.asarray(chosen, dtype=np.int64)
-
-
-def _greedy_hypervolume(judges: Sequence[AlignedStudy], cands: np.ndarray, size: int) -> list[int]:
-    """Indices of ``size`` candidates chosen one at a time for the largest mean, over the
-    two-objective ``judges``, of the hypervolume their predicted scores reach in that study (each
-    study's copula scores ``Z``, the reference point at their minimum, normalised by the
-    hypervolume of the study's own front): a portfolio spread along the priors' Pareto fronts
-    instead of several points at one end of them."""
-    preds = []  # per judge (c, 2) predicted scores, higher is better
-    refs, full = [], []
-    for s in judges:
-        assert s.Z is not None
-        Z = s.Z
-        preds.append(Z[knn_index(s, cands)])
-        ref = Z.min(axis=0)
-        refs.append(ref)
-        full.append(max(_hv_2d(Z, ref), 1e-12))
-    chosen: list[int] = []
-    fronts = [np.empty((0, 2)) for _ in judges]
-    for _ in range(min(size, cands.shape[0])):
-        gain = np.zeros(cands.shape[0])
-        for j in range(len(judges)):
-            gain += _hvi_2d(preds[j], fronts[j], refs[j]) / full[j]
-        gain[chosen] = -np.inf
-        best = int(np.argmax(gain))
-        chosen.append(best)
-        fronts = [np.vstack([f, p[best]]) for f, p in zip(fronts, preds, strict=True)]
-    return chosen
-
-
-def _front_boxes(P: np.ndarray, ref: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The region above ``ref`` (2 objectives, maximised) that no point of ``(k, 2)`` ``P``
-    dominates, as ``K`` boxes: ``(K, 2)`` lower corners and ``(K,)`` upper bounds of the first
-    objective (the second is unbounded)."""
-    P = P[np.all(ref < P, axis=1)]
-    if P.shape[0] == 0:
-        return ref[None, :].copy(), np.array([np.inf])
-    P = P[np.lexsort((-P[:, 1], -P[:, 0]))]  # first objective descending
-    front = [P[0]]
-    for row in P[1:]:
-        if row[1] > front[-1][1]:
-            front.append(row)
-    F = np.asarray(front)  # first objective descending, second ascending
-    lower = np.vstack([[F[0, 0], ref[1]], np.column_stack([np.r_[F[1:, 0], ref[0]], F[:, 1]])])
-    upper = np.r_[np.inf, F[:, 0]]
-    return lower, upper
-
-
-def _hvi_2d(C: np.ndarray, P: np.ndarray, ref: np.ndarray) -> np.ndarray:
-    """``(c,)`` hypervolume each point of ``(c, 2)`` ``C`` adds to ``P`` (maximised, above ``ref``)."""
-    lower, upper = _front_boxes(P, ref)
-    w = np.clip(np.minimum(C[:, None, 0], upper[None, :]) - lower[None, :, 0], 0.0, None)  # (c, K)
-    h = np.clip(C[:, None, 1] - lower[None, :, 1], 0.0, None)
-    return np.asarray((w * h).sum(axis=1))
-
-
-def _hv_2d(P: np.ndarray, ref: np.ndarray) -> float:
-    """Hypervolume of ``(k, 2)`` points above ``ref`` (maximised)."""
-    total, front = 0.0, np.empty((0, 2))
-    for p in P[np.argsort(-P[:, 0])]:
-        total += float(_hvi_2d(p[None, :], front, ref)[0])
-        front = np.vstack([front, p])
-    return total
+    """The indices of ``study``'s ``k`` best feasible configurations (for a multi-objective study,
+    its Pareto front first: ``z`` ranks by domination)."""
+    ok = np.flatnonzero(study.feasible)
+    return ok[np.argsort(-study.z[ok])[:k]]

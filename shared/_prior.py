@@ -32,10 +32,10 @@ import numpy as np
 
 from metahpo._space import (
     CategoricalParam,
-    IntParam,
     SearchSpace,
     _choice_key,
     _encode_number,
+    _is_discrete,
     _padded_bounds,
     merge_spaces,
 )
@@ -509,7 +509,9 @@ class _RowEncoder:
                 usable &= x > 0
             idx = np.flatnonzero(usable)
             u = encode(x[idx])
-            fail(np.isin(np.arange(n), idx[(u < -self.margin) | (u > 1.0 + self.margin)]), "out_of_range")
+            outside = np.zeros(n, dtype=bool)
+            outside[idx[(u < -self.margin) | (u > 1.0 + self.margin)]] = True
+            fail(outside, "out_of_range")
             X[:, start] = 0.5  # imputed: the centre of the range
             X[idx, start] = u
         return X, reasons
@@ -520,7 +522,7 @@ def _number_encoder(p: Any) -> tuple[bool, Any]:
     :func:`metahpo._space._encode_number` computes it, its constants worked out once (logarithms
     with ``math.log``, as there: NumPy's may differ in the last bit)."""
     lo, hi = _padded_bounds(p)
-    if p.low == p.high and not (isinstance(p, IntParam) or p.step is not None):
+    if p.low == p.high and not _is_discrete(p):
         return bool(p.log), lambda x: np.array([_encode_number(p, float(v)) for v in x])
     if p.log:
         llo, lspan = math.log(lo), math.log(hi) - math.log(lo)

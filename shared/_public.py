@@ -190,9 +190,11 @@ def public_priors(
     data = _load(family)
     excluded = set(exclude_tasks)
     tasks = [t for t in data["tasks"] if t["name"] not in excluded]
+    described = False
     if task is not None:
         wanted = _validated_description(task)
-        if all("description" in t for t in tasks):
+        described = all("description" in t for t in tasks)
+        if described:
             order = sorted(range(len(tasks)), key=_similarity_key(tasks, wanted))
             tasks = [tasks[i] for i in order[: _SIMILAR_TASKS if n_tasks == "auto" else n_tasks]]
         else:
@@ -206,7 +208,7 @@ def public_priors(
     if trials_per_task == "auto":
         # 20 per task (more for a handful of similar tasks), below the neural surrogate's threshold
         room = (EngineConfig().neural_min_prior_trials - 1) // max(1, len(tasks))
-        trials_per_task = max(2, min(20 if task is None else 100, room))
+        trials_per_task = max(2, min(100 if described else 20, room))
     rename = _renaming(data, names)
     space = SearchSpace({rename.get(k, k): _param(v) for k, v in data["params"].items()})
     out = []
