@@ -65,10 +65,9 @@ def cost(seeds: int) -> None:
             for _ in range(50):
                 t0 = time.perf_counter()
                 trial = study.ask()
-                x = [trial.suggest_float(f"x{i}", 0, 1) for i in range(4)]
+                values = zdt1(trial)  # the suggestions; the objective itself costs microseconds
                 times.append(time.perf_counter() - t0)
-                g = 1 + 9 * sum(x[1:]) / 3
-                study.tell(trial, (x[0], g * (1 - (x[0] / g) ** 0.5)))
+                study.tell(trial, values)
             at50.append(statistics.median(times[47:50]))
             first.append(times[0])
         print(f"| {name} | {statistics.median(at50):.3f} | {statistics.median(first):.3f} |")

@@ -108,16 +108,17 @@ def families(data: Path, seeds: int, budget: int, only: list[str] | None = None)
         for task, key in zip(held, excluded, strict=True):
             scan = problem.scan(task, np.random.default_rng(0))
             lo, hi = float(np.min(scan)), float(np.max(scan))
+            if described:  # the held-out task's own description: its 16 most similar tasks
+                near = public_priors(family, names=names, exclude_tasks=excluded, task=described[key])
+                near20 = public_priors(
+                    family, names=names, exclude_tasks=excluded, task=described[key], trials_per_task=20
+                )
             for seed in range(seeds):
                 samplers: dict[str, optuna.samplers.BaseSampler] = {
                     "MetaSampler (public priors)": MetaSampler(source_studies=priors, seed=seed),
                     "GPSampler": optuna.samplers.GPSampler(seed=seed),
                 }
-                if described:  # the held-out task's own description: its 16 most similar tasks
-                    near = public_priors(family, names=names, exclude_tasks=excluded, task=described[key])
-                    near20 = public_priors(
-                        family, names=names, exclude_tasks=excluded, task=described[key], trials_per_task=20
-                    )
+                if described:
                     samplers["MetaSampler (task description)"] = MetaSampler(source_studies=near, seed=seed)
                     samplers["MetaSampler (task description, 20 trials/task)"] = MetaSampler(
                         source_studies=near20, seed=seed
