@@ -97,10 +97,15 @@ def optimize_acquisition(
             cand = np.vstack([cand, ref])
             vals = np.concatenate([vals, score(ref)])
 
-        for i in np.argsort(-vals):
+        order = np.argsort(-vals, kind="stable")
+        for i in order:
             if not is_row_of(cand[i], exclude):
                 return cand[i], float(vals[i])
-        # Everything scored was already tried (tiny discrete spaces): hand back a random legal point.
+        # Everything scored was already tried (a small discrete space, used up): a repeat cannot be
+        # avoided, so the acquisition picks which one (on a noisy objective, the configuration the
+        # model rates best is the one worth measuring again); random only when nothing scored.
+        if order.size > 0 and np.isfinite(vals[order[0]]):
+            return cand[order[0]], float(vals[order[0]])
         return legal(rng.random((1, F)))[0], float("-inf")
 
 

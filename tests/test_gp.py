@@ -136,3 +136,31 @@ def test_local_search_reaches_the_acquisition_maximum_between_grid_points() -> N
     )
     np.testing.assert_allclose(x, peak.numpy(), atol=1e-4)
     assert value == pytest.approx(0.0, abs=1e-7)
+
+
+def test_a_used_up_space_repeats_the_configuration_the_acquisition_rates_best() -> None:
+    # two configurations, both tried: a repeat is unavoidable, and it is the better-rated one
+    space = SearchSpace({"arm": CategoricalParam((0, 1))})
+    every = space.encode([{"arm": 0}, {"arm": 1}])  # (2, F)
+
+    class Prefers:
+        device = torch.device("cpu")
+
+        def __init__(self, arm: int) -> None:
+            self.arm = arm
+
+        def __call__(self, X: torch.Tensor) -> torch.Tensor:
+            return -(X - torch.as_tensor(every[self.arm])).abs().sum(-1)
+
+    for arm in (0, 1):
+        for seed in range(5):
+            x, value = optimize_acquisition(
+                Prefers(arm),
+                space,
+                incumbents=np.empty((0, space.n_features)),
+                exclude=every,
+                seed=seed,
+                n_candidates=16,
+            )
+            np.testing.assert_array_equal(x, every[arm])
+            assert value == pytest.approx(0.0)
