@@ -17,8 +17,13 @@ Parts (``--parts``):
   XGBoost family but not its behaviour: MetaSampler with ``public_priors("xgboost", names=...)``
   against MetaSampler without priors at 25 trials (must not be worse).
 - ``first``: seconds to the first suggestion with each family's public priors loaded.
+- ``ceiling``: how much a zero-shot start can buy on LightGBM's pool at all.  Every public task ran
+  the same 104 configurations, so the best fixed portfolio is computable: chosen greedily on the
+  prior tasks (all 104 results of each known, the mean over tasks of the best regret so far
+  minimised), from all 88 prior tasks and from the 16 the held-out task's description picks; its
+  regret on the held-out tasks at 1 / 5 / 10 against random search's (expected over 2,000 draws).
 
-Run: python benchmarks/public_priors.py [--parts families sklearn unrelated first] [--seeds 3]
+Run: python benchmarks/public_priors.py [--parts families sklearn unrelated first ceiling] [--seeds 3]
 Needs the bench data (``METAHPO_BENCH_DATA``) for ``families`` and scikit-learn for ``sklearn`` /
 ``unrelated``.
 """
@@ -274,9 +279,82 @@ def first_suggestion() -> None:
         )
 
 
+def _pool_regrets(problem: Problem, family: str) -> tuple[list[str], np.ndarray]:
+    """The public family's results on its pool as a ``(tasks, configurations)`` regret matrix,
+    each task scaled to [0, 1] between its best and worst configuration."""
+    runs = {
+        p.name.removeprefix("public:" + family + ":" + TASK_PREFIX[family]): p
+        for p in public_priors(family, trials_per_task=None)
+    }
+    tasks = sorted(problem.tasks)
+
+    def key(params: dict[str, Any]) -> tuple[tuple[str, float], ...]:
+        return tuple(sorted((k, round(float(v), 6)) for k, v in params.items()))
+
+    configs = [key(t.params) for t in runs[tasks[0]].trials]
+    rows = []
+    for task in tasks:
+        by_config = {key(t.params): t.values[0] for t in runs[task].trials}
+        if set(by_config) != set(configs):
+            raise ValueError(f"task {task} of {family!r} did not run the same pool")
+        rows.append([by_config[c] for c in configs])
+    A = np.array(rows)
+    return tasks, (A - A.min(1, keepdims=True)) / np.ptp(A, axis=1, keepdims=True)
+
+
+def _greedy_portfolio(R: np.ndarray, k: int) -> list[int]:
+    """``k`` columns of the ``(tasks, configurations)`` regret matrix ``R``, each minimising the
+    mean over tasks of the best regret among those chosen so far."""
+    chosen: list[int] = []
+    best = np.full(R.shape[0], np.inf)
+    for _ in range(k):
+        j = int(np.argmin(np.minimum(best[:, None], R).mean(0)))
+        chosen.append(j)
+        best = np.minimum(best, R[:, j])
+    return chosen
+
+
+def ceiling(data: Path, family: str = "lightgbm") -> None:
+    budgets = (1, 5, 10)
+    problem = load_problem(data, FAMILY_PROBLEMS[family])
+    tasks, R = _pool_regrets(problem, family)
+    held = list(np.random.default_rng(0).choice(tasks, size=5, replace=False))  # as in ``families``
+    excluded = [TASK_PREFIX[family] + str(t) for t in held]
+    described = next(f for f in public_families() if f.name == family).task_descriptions
+    others = [i for i, t in enumerate(tasks) if t not in held]
+    every = _greedy_portfolio(R[others], max(budgets))
+    rng = np.random.default_rng(0)
+    print(f"\n## Zero-shot ceiling on {family}'s pool ({R.shape[1]} configurations, 5 held-out tasks)\n")
+    print("best regret among the first k configurations (0 = the task's best in the pool)\n")
+    print("| held-out task | portfolio from | " + " | ".join(f"@{b}" for b in budgets) + " |")
+    print("|---|---|" + "---:|" * len(budgets))
+    table: dict[str, list[list[float]]] = {}
+    for task, key in zip(held, excluded, strict=True):
+        i = tasks.index(task)
+        near = public_priors(family, exclude_tasks=excluded, task=described[key])
+        prefix = "public:" + family + ":" + TASK_PREFIX[family]
+        rows = [tasks.index(p.name.removeprefix(prefix)) for p in near]
+        picks = {
+            f"all {len(others)} prior tasks": every,
+            f"the {len(rows)} described as most similar": _greedy_portfolio(R[rows], max(budgets)),
+        }
+        draws = np.array([rng.permutation(R.shape[1])[: max(budgets)] for _ in range(2000)])
+        for name, cols in picks.items():
+            table.setdefault(name, []).append([float(R[i, cols[:b]].min()) for b in budgets])
+        table.setdefault("random search (expected)", []).append(
+            [float(np.mean(R[i, draws[:, :b]].min(1))) for b in budgets]
+        )
+        for name, cells in table.items():
+            print(f"| {task} | {name} | " + " | ".join(f"{v:.4f}" for v in cells[-1]) + " |")
+    for name, cells in table.items():
+        med = np.median(np.array(cells), axis=0)
+        print(f"| median | {name} | " + " | ".join(f"{v:.4f}" for v in med) + " |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--parts", nargs="+", default=["families", "sklearn", "unrelated", "first"])
+    parts = ["families", "sklearn", "unrelated", "first", "ceiling"]
+    parser.add_argument("--parts", nargs="+", default=parts)
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--data", default=os.environ.get("METAHPO_BENCH_DATA", "../shared/data"))
     parser.add_argument("--families", nargs="+", default=None, help="for --parts families (default: all)")
@@ -289,6 +367,8 @@ def main() -> None:
         unrelated(args.seeds, 25)
     if "families" in args.parts:
         families(Path(args.data), args.seeds, 50, args.families)
+    if "ceiling" in args.parts:
+        ceiling(Path(args.data))
 
 
 if __name__ == "__main__":
