@@ -101,9 +101,18 @@ def optimize_acquisition(
         for i in order:
             if not is_row_of(cand[i], exclude):
                 return cand[i], float(vals[i])
-        # Everything scored was already tried (a small discrete space, used up): a repeat cannot be
-        # avoided, so the acquisition picks which one (on a noisy objective, the configuration the
-        # model rates best is the one worth measuring again); random only when nothing scored.
+        # Everything scored was already tried: look wider for a configuration that was not (a
+        # discrete space that is nearly used up), the best-rated one if there is any.
+        wide = _unique_rows(legal(rng.random((4096, F))))
+        fresh = np.array([not is_row_of(row, exclude) for row in wide], dtype=bool)
+        if fresh.any():
+            wide = wide[fresh]
+            wide_vals = score(wide)
+            best = int(np.argmax(np.where(np.isfinite(wide_vals), wide_vals, -np.inf)))
+            return wide[best], float(wide_vals[best])
+        # The space is used up: a repeat cannot be avoided, so the acquisition picks which one (on
+        # a noisy objective, the configuration the model rates best is the one worth measuring
+        # again); random only when nothing scored.
         if order.size > 0 and np.isfinite(vals[order[0]]):
             return cand[order[0]], float(vals[order[0]])
         return legal(rng.random((1, F)))[0], float("-inf")

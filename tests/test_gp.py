@@ -164,3 +164,28 @@ def test_a_used_up_space_repeats_the_configuration_the_acquisition_rates_best() 
             )
             np.testing.assert_array_equal(x, every[arm])
             assert value == pytest.approx(0.0)
+
+
+def test_a_nearly_used_up_space_finds_the_configuration_not_tried_yet() -> None:
+    # 3 x 3 x 3 = 27 configurations, 26 tried: the one left is proposed, whatever the acquisition says
+    space = SearchSpace({f"c{i}": CategoricalParam(("a", "b", "c")) for i in range(3)})
+    every = [{"c0": a, "c1": b, "c2": c} for a in "abc" for b in "abc" for c in "abc"]
+    left = every.pop(13)
+    tried = space.encode(every)
+
+    class Flat:
+        device = torch.device("cpu")
+
+        def __call__(self, X: torch.Tensor) -> torch.Tensor:
+            return X[:, 0] * 0.0
+
+    for seed in range(3):
+        x, _ = optimize_acquisition(
+            Flat(),
+            space,
+            incumbents=np.empty((0, space.n_features)),
+            exclude=tried,
+            seed=seed,
+            n_candidates=8,
+        )
+        assert space.decode(x[None])[0] == left
