@@ -88,9 +88,10 @@ class MetaAlgo:
     """A Hyperopt ``algo`` that learns from prior studies, with the same engine as
     :class:`optuna_meta.MetaSampler` (zero-shot portfolio, then a multi-task GP).
 
-    Use ``algo=MetaAlgo(...).suggest`` in ``fmin``.  Labels active in every trial are modelled;
-    labels inside conditional branches (nested ``hp.choice``) are drawn from their own
-    distributions, and their activity follows the branch the model picked.
+    Use ``algo=MetaAlgo(...).suggest`` in ``fmin``.  Every label is modelled, those inside
+    conditional branches (nested ``hp.choice``) too: a trial's configuration holds the labels
+    active in it, the engine imputes the others, and a suggestion keeps the labels of the branch
+    the model picked.
 
     Args:
         source_trials: prior hyperopt runs: ``Trials`` objects or paths to pickled ``Trials``
@@ -177,8 +178,8 @@ class MetaAlgo:
         pending = [_stored(d) for d in trials.trials if d.get("state") in (JOB_STATE_NEW, JOB_STATE_RUNNING)]
         for new_id in new_ids:
             stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng)
-            pending.append(stored)
             flags = active(labels, stored)
+            pending.append({k: v for k, v in stored.items() if flags[k]})
             idxs = {k: ([new_id] if flags[k] else []) for k in labels}
             vals = {k: ([stored[k]] if flags[k] else []) for k in labels}
             misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir}
@@ -199,12 +200,14 @@ class MetaAlgo:
         if not space.params:
             return stored
         try:
+            always = [k for k, lab in labels.items() if lab.unconditional]
             observed, values, failed = [], [], []
             for doc in trials.trials:
                 vals = _stored(doc)
-                if doc.get("state") not in _FINISHED or not all(k in vals for k in space.params):
+                if doc.get("state") not in _FINISHED or not all(k in vals for k in always):
                     continue
-                cfg = {k: labels[k].to_core(vals[k]) for k in space.params}
+                # the labels active in this trial; the inactive ones are the engine's to impute
+                cfg = {k: labels[k].to_core(v) for k, v in vals.items() if k in space.params}
                 loss = _finite_loss(doc)
                 if loss is None:  # an error, a status other than ok, or a non-finite loss
                     failed.append(cfg)

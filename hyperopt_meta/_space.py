@@ -242,8 +242,17 @@ def labels_of(expr: Any) -> dict[str, Label]:
 
 
 def model_space(labels: dict[str, Label]) -> SearchSpace:
-    """The labels active in every trial (the part the engine models)."""
-    return SearchSpace({n: lab.param for n, lab in labels.items() if lab.unconditional})
+    """Every label, conditional ones included, with the branches that activate them: a trial's
+    configuration holds the labels active in it, the engine imputes the others, and a candidate
+    is scored with the labels its own branches leave inactive imputed the same way."""
+    conditions = {
+        name: [
+            [(c.name, labels[c.name].to_core(c.val)) for c in alt] for alt in sorted(lab.conditions, key=repr)
+        ]
+        for name, lab in labels.items()
+        if not lab.unconditional
+    }
+    return SearchSpace({n: lab.param for n, lab in labels.items()}, conditions)
 
 
 def active(labels: dict[str, Label], stored: dict[str, Any]) -> dict[str, bool]:

@@ -80,7 +80,8 @@ def optimize_acquisition(
             X = space.snap(X)
             for j, u in fixed.items():
                 X[:, j] = u
-            return X
+            # scored as it would run: inactive conditional parameters as a trial that leaves them unset
+            return space.impute_inactive(X) if space.conditions else X
 
         sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
         raw = sobol.draw(n_candidates, dtype=torch.float64).numpy()  # (n_candidates, F)

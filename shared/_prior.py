@@ -36,6 +36,7 @@ from metahpo._space import (
     _choice_key,
     _encode_number,
     _is_discrete,
+    _log_scale,
     _padded_bounds,
     merge_spaces,
 )
@@ -524,8 +525,8 @@ def _number_encoder(p: Any) -> tuple[bool, Any]:
     lo, hi = _padded_bounds(p)
     if p.low == p.high and not _is_discrete(p):
         return bool(p.log), lambda x: np.array([_encode_number(p, float(v)) for v in x])
-    if p.log:
+    if _log_scale(p):
         llo, lspan = math.log(lo), math.log(hi) - math.log(lo)
         return True, lambda x: (np.array([math.log(v) for v in x]) - llo) / lspan
     span = hi - lo
-    return False, lambda x: (x - lo) / span
+    return bool(p.log), lambda x: (x - lo) / span

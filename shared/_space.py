@@ -27,7 +27,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -161,10 +161,19 @@ class SearchSpace:
 
     Args:
         params: parameter name -> definition; the order of the mapping fixes the feature order.
+        conditions: for a conditional parameter, when it is active: a sequence of alternatives,
+            each a sequence of ``(categorical parameter, value)`` pairs that must all hold (a
+            Hyperopt label inside nested ``hp.choice`` branches).  An inactive parameter is encoded
+            as a trial that did not set it is (:meth:`encode_partial`), so the model scores a
+            candidate by the configuration it would run.  Parameters not named are always active.
     """
 
     params: Mapping[str, Param]
+    conditions: Mapping[str, Sequence[Sequence[tuple[str, object]]]] = field(default_factory=dict)
     _slices: dict[str, slice] = field(init=False, repr=False, compare=False)
+    _rules: tuple[tuple[slice, bool, tuple[tuple[int, ...], ...]], ...] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         ordered: dict[str, Param] = {}
@@ -189,6 +198,68 @@ class SearchSpace:
             slices[name] = slice(start, start + p.n_features)
             start += p.n_features
         object.__setattr__(self, "_slices", slices)
+        self._set_conditions()
+
+    def _set_conditions(self) -> None:
+        """Validate ``conditions`` and compile them to feature rules: per conditional parameter,
+        its columns, whether it is categorical, and per alternative the one-hot columns that must
+        all be set; ordered so that a parent's activity is settled before its children's."""
+        conds: dict[str, tuple[tuple[tuple[str, object], ...], ...]] = {}
+        for name, alternatives in dict(self.conditions).items():
+            field_name = f"SearchSpace.conditions[{name!r}]"
+            require(name in self.params, field_name, "must name a parameter of the space", name)
+            require(
+                not isinstance(alternatives, (str, bytes)) and len(alternatives) > 0,
+                field_name,
+                "must be a non-empty sequence of alternatives",
+                alternatives,
+            )
+            alts = []
+            for alt in alternatives:
+                pairs = []
+                for pair in alt:
+                    require(
+                        isinstance(pair, tuple) and len(pair) == 2,
+                        field_name,
+                        "each alternative must be a sequence of (parameter, value) pairs",
+                        pair,
+                    )
+                    parent, value = pair
+                    p = self.params.get(parent) if isinstance(parent, str) else None
+                    require(
+                        isinstance(p, CategoricalParam) and parent != name,
+                        field_name,
+                        "a condition's parameter must be another categorical parameter of the space",
+                        parent,
+                    )
+                    p = cast(CategoricalParam, p)
+                    require(
+                        p.index(value) is not None,
+                        field_name,
+                        f"{value!r} is not a choice of {parent!r}",
+                        value,
+                    )
+                    pairs.append((parent, value))
+                alts.append(tuple(pairs))
+            conds[name] = tuple(alts)
+        object.__setattr__(self, "conditions", conds)
+
+        def depth(name: str, seen: frozenset[str] = frozenset()) -> int:
+            require(name not in seen, "SearchSpace.conditions", "must not be circular", name)
+            parents = {parent for alt in conds.get(name, ()) for parent, _ in alt}
+            return 1 + max((depth(q, seen | {name}) for q in parents), default=0)
+
+        rules = []
+        for name in sorted(conds, key=depth):
+            columns = tuple(
+                tuple(
+                    self._slices[parent].start + int(cast(CategoricalParam, self.params[parent]).index(value))  # type: ignore[arg-type]
+                    for parent, value in alt
+                )
+                for alt in conds[name]
+            )
+            rules.append((self._slices[name], isinstance(self.params[name], CategoricalParam), columns))
+        object.__setattr__(self, "_rules", tuple(rules))
 
     # ----------------------------------------------------------------------------- structure
     @property
@@ -211,9 +282,22 @@ class SearchSpace:
             dtype=np.int64,
         )
 
-    def signature(self) -> tuple[tuple[str, Param], ...]:
-        """A hashable identity of the space (names, order and definitions)."""
-        return tuple(self.params.items())
+    def signature(self) -> tuple[Any, ...]:
+        """A hashable identity of the space (names, order and definitions; conditions, if any)."""
+        if not self.conditions:
+            return tuple(self.params.items())
+        return (*self.params.items(), ("conditions", tuple(sorted(self.conditions.items()))))
+
+    def impute_inactive(self, X: np.ndarray) -> np.ndarray:
+        """``(n, F)`` encoded rows with every inactive conditional parameter encoded as a trial
+        that did not set it (range centre, or the all-zero choice block); a copy."""
+        X = np.array(X, dtype=float, copy=True)
+        for sl, categorical, alts in self._rules:
+            active = np.zeros(X.shape[0], dtype=bool)
+            for cols in alts:
+                active |= np.all(X[:, list(cols)] > 0.5, axis=1)
+            X[~active, sl] = 0.0 if categorical else 0.5
+        return X
 
     # ----------------------------------------------------------------------------- values
     def contains(self, name: str, value: object) -> bool:
@@ -333,12 +417,22 @@ def _padded_bounds(p: FloatParam | IntParam) -> tuple[float, float]:
     return float(p.low), float(p.high)
 
 
+def _log_scale(p: FloatParam | IntParam) -> bool:
+    """Whether ``p`` is encoded on the log scale: log=True, unless its range is too narrow for
+    the logarithms of its ends to differ (then linearly, so distinct values stay distinct)."""
+    if not p.log:
+        return False
+    lo, hi = _padded_bounds(p)
+    return math.log(hi) != math.log(lo)
+
+
 def _encode_number(p: FloatParam | IntParam, x: float) -> float:
     lo, hi = _padded_bounds(p)
     if p.low == p.high and not _is_discrete(p):
         return 0.5 if x == p.low else (0.0 if x < p.low else 1.0)
     if p.log:
         require(x > 0, "value", "must be > 0 for a log-scaled parameter", x)
+    if _log_scale(p):
         return (math.log(x) - math.log(lo)) / (math.log(hi) - math.log(lo))
     return (x - lo) / (hi - lo)
 
@@ -349,13 +443,13 @@ def _snap_numbers(p: FloatParam | IntParam, u: np.ndarray) -> np.ndarray:
     if p.low == p.high:
         return np.full_like(u, _encode_number(p, float(p.low)))
     lo, hi = _padded_bounds(p)
-    x = np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))) if p.log else lo + u * (hi - lo)
+    x = np.exp(np.log(lo) + u * (np.log(hi) - np.log(lo))) if _log_scale(p) else lo + u * (hi - lo)
     if _is_discrete(p):
         step = float(p.step)  # type: ignore[arg-type]
         k = np.clip(np.round((x - p.low) / step), 0, _grid_size(p) - 1)
         x = p.low + k * step
     x = np.clip(x, p.low, p.high)
-    if p.log:
+    if _log_scale(p):
         return np.asarray((np.log(x) - np.log(lo)) / (np.log(hi) - np.log(lo)))
     return np.asarray((x - lo) / (hi - lo))
 
@@ -367,7 +461,7 @@ def _decode_number(p: FloatParam | IntParam, u: float) -> int | float:
     lo, hi = _padded_bounds(p)
     if p.low == p.high:
         return int(p.low) if isinstance(p, IntParam) else float(p.low)
-    x = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if p.log else lo + u * (hi - lo)
+    x = math.exp(math.log(lo) + u * (math.log(hi) - math.log(lo))) if _log_scale(p) else lo + u * (hi - lo)
     if _is_discrete(p):
         step = float(p.step)  # type: ignore[arg-type]
         k = min(max(round((x - p.low) / step), 0), _grid_size(p) - 1)

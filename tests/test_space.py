@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -142,3 +143,74 @@ def test_merge_spaces_unites_ranges_and_choices() -> None:
     assert m.params["x"] == FloatParam(-1.0, 1.0)
     assert m.params["c"] == CategoricalParam(("a", "b", "z"))
     assert m.params["y"] == IntParam(1, 3)
+
+
+def _nested_space() -> SearchSpace:
+    # model in {svm, tree}; C only under svm; tree has a kernel-like choice "split" whose "depth"
+    # only exists under split == "deep"
+    return SearchSpace(
+        {
+            "model": CategoricalParam(("svm", "tree")),
+            "C": FloatParam(0.0, 10.0),
+            "split": CategoricalParam(("flat", "deep")),
+            "depth": IntParam(1, 9),
+            "x": FloatParam(-1.0, 1.0),
+        },
+        conditions={
+            "C": [[("model", "svm")]],
+            "split": [[("model", "tree")]],
+            "depth": [[("model", "tree"), ("split", "deep")]],
+        },
+    )
+
+
+def test_inactive_conditional_parameters_are_encoded_as_unset() -> None:
+    space = _nested_space()
+    cfgs = [
+        {"model": "svm", "C": 8.0, "split": "deep", "depth": 9, "x": 0.5},
+        {"model": "tree", "C": 8.0, "split": "deep", "depth": 9, "x": 0.5},
+        {"model": "tree", "C": 8.0, "split": "flat", "depth": 9, "x": 0.5},
+    ]
+    E = space.encode(cfgs)
+    before = E.copy()
+    X = space.impute_inactive(E)
+    np.testing.assert_array_equal(E, before)  # a copy: the input is left as it was
+    as_unset = space.encode_partial(
+        [
+            {"model": "svm", "C": 8.0, "x": 0.5},
+            {"model": "tree", "split": "deep", "depth": 9, "x": 0.5},
+            {"model": "tree", "split": "flat", "x": 0.5},
+        ]
+    )
+    np.testing.assert_array_equal(X, as_unset)
+    # rows already encoded as unset stay as they are
+    np.testing.assert_array_equal(space.impute_inactive(as_unset), as_unset)
+
+
+def test_conditions_are_part_of_the_space_identity_and_are_validated() -> None:
+    space = _nested_space()
+    plain = SearchSpace(dict(space.params))
+    assert space.signature() != plain.signature()
+    assert plain.signature() == tuple(plain.params.items())  # unconditional spaces keep their identity
+    assert not plain.conditions
+    bad = {
+        "conditions['nope']": {"nope": [[("model", "svm")]]},
+        "parameter of the space": {"C": [[("x", 0.0)]]},
+        "not a choice": {"C": [[("model", "forest")]]},
+        "non-empty sequence": {"C": []},
+        "pairs": {"C": [["model"]]},
+        "circular": {"split": [[("model", "tree")]], "model": [[("split", "flat")]]},
+    }
+    for rule, conditions in bad.items():
+        with pytest.raises(ValueError, match=re.escape(rule)):
+            SearchSpace(dict(space.params), conditions=conditions)
+
+
+def test_a_log_range_too_narrow_for_its_logarithms_round_trips_exactly() -> None:
+    # log(5.250000000000001) == log(5.25) in floating point: encoded linearly, both ends survive
+    space = SearchSpace({"p": FloatParam(5.25, 5.250000000000001, log=True)})
+    for v in (5.25, 5.250000000000001):
+        X = space.encode([{"p": v}])
+        assert np.isfinite(X).all()
+        assert space.decode(X)[0]["p"] == v
+        assert space.decode(space.snap(X))[0]["p"] == v
