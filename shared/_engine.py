@@ -122,7 +122,13 @@ class _Call:
         return ok
 
     def with_fixed(self, X: np.ndarray) -> np.ndarray:
-        if not self.fixed or X.size == 0:
+        """Rows with the fixed features set and, in a conditional space, the inactive parameters
+        encoded as unset (as pending and observed rows are), so equal configurations compare equal."""
+        if X.size == 0:
+            return X
+        if self.space.conditions:
+            X = self.space.impute_inactive(X)
+        if not self.fixed:
             return X
         X = X.copy()
         for j, u in self.fixed.items():

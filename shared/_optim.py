@@ -78,10 +78,12 @@ def optimize_acquisition(
 
         def legal(X: np.ndarray) -> np.ndarray:
             X = space.snap(X)
+            # scored as it would run: inactive conditional parameters as a trial that leaves them unset
+            if space.conditions:
+                X = space.impute_inactive(X)
             for j, u in fixed.items():
                 X[:, j] = u
-            # scored as it would run: inactive conditional parameters as a trial that leaves them unset
-            return space.impute_inactive(X) if space.conditions else X
+            return X
 
         sobol = torch.quasirandom.SobolEngine(F, scramble=True, seed=seed)  # type: ignore[no-untyped-call]
         raw = sobol.draw(n_candidates, dtype=torch.float64).numpy()  # (n_candidates, F)

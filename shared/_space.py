@@ -164,8 +164,11 @@ class SearchSpace:
         conditions: for a conditional parameter, when it is active: a sequence of alternatives,
             each a sequence of ``(categorical parameter, value)`` pairs that must all hold (a
             Hyperopt label inside nested ``hp.choice`` branches).  An inactive parameter is encoded
-            as a trial that did not set it is (:meth:`encode_partial`), so the model scores a
-            candidate by the configuration it would run.  Parameters not named are always active.
+            the way :meth:`encode_partial` encodes a parameter a trial did not set, so the model
+            scores a candidate as the configuration that would run; the value a suggestion gives
+            an inactive parameter is a placeholder (its first choice or the range centre).
+            Parameters not named are always active.  Kept in memory only: the knowledge base
+            stores a prior's parameters, not its conditions.
     """
 
     params: Mapping[str, Param]
@@ -205,21 +208,33 @@ class SearchSpace:
         its columns, whether it is categorical, and per alternative the one-hot columns that must
         all be set; ordered so that a parent's activity is settled before its children's."""
         conds: dict[str, tuple[tuple[tuple[str, object], ...], ...]] = {}
+        require(
+            isinstance(self.conditions, Mapping),
+            "SearchSpace.conditions",
+            "must be a mapping from parameter names to alternatives",
+            self.conditions,
+        )
         for name, alternatives in dict(self.conditions).items():
             field_name = f"SearchSpace.conditions[{name!r}]"
             require(name in self.params, field_name, "must name a parameter of the space", name)
             require(
-                not isinstance(alternatives, (str, bytes)) and len(alternatives) > 0,
+                _is_sequence(alternatives) and len(alternatives) > 0,
                 field_name,
                 "must be a non-empty sequence of alternatives",
                 alternatives,
             )
             alts = []
             for alt in alternatives:
+                require(
+                    _is_sequence(alt),
+                    field_name,
+                    "each alternative must be a sequence of (parameter, value) pairs",
+                    alt,
+                )
                 pairs = []
                 for pair in alt:
                     require(
-                        isinstance(pair, tuple) and len(pair) == 2,
+                        _is_sequence(pair) and len(pair) == 2,
                         field_name,
                         "each alternative must be a sequence of (parameter, value) pairs",
                         pair,
@@ -402,6 +417,10 @@ class SearchSpace:
             else:
                 out[:, sl.start] = _snap_numbers(p, X[:, sl.start])
         return out
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, (str, bytes))
 
 
 def _is_number(value: object) -> bool:

@@ -441,3 +441,26 @@ def test_prequential_choice_serves_the_model_that_ranked_recent_outcomes_better(
     # records of configurations without an outcome (still running) are not counted
     unseen = [(rng.random(2) + 5.0, 0.0, 0.0) for _ in range(5)]
     assert _prequential_choice(records[: _PREQ_WINDOW - 1] + unseen, data) == (0, [])
+
+
+def test_a_pending_configuration_of_a_conditional_space_is_not_proposed_again() -> None:
+    # "n" only exists when a == "x"; a pending trial {"a": "y"} (n unset) is the portfolio's first
+    # row, so the next suggestion must be another configuration, in the portfolio and after it
+    space = SearchSpace(
+        {"a": CategoricalParam(("x", "y")), "n": IntParam(0, 3)}, conditions={"n": [[("a", "x")]]}
+    )
+    prior = PriorStudy(
+        "p",
+        tuple(
+            PriorTrial(c, (v,))
+            for c, v in [({"a": "y"}, 0.0), ({"a": "x", "n": 1}, 1.0), ({"a": "x", "n": 3}, 2.0)]
+        ),
+        ("minimize",),
+    )
+    for startup in (None, 0):
+        engine = MetaEngine([prior], EngineConfig(n_startup_trials=startup))
+        first = engine.suggest(space, "minimize", [], [], seed=0)
+        assert first.params["a"] == "y"
+        for seed in range(3):
+            again = engine.suggest(space, "minimize", [], [], pending=[{"a": "y"}], seed=seed)
+            assert again.params["a"] == "x", again.params

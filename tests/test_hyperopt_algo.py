@@ -78,6 +78,20 @@ def test_space_conversion() -> None:
     assert not labels["C"].unconditional
     assert not labels["depth"].unconditional
     assert sorted(model_space(labels).params) == ["C", "act", "depth", "lr", "model", "n", "x"]
+    assert model_space(labels).conditions == {"C": ((("model", 0),),), "depth": ((("model", 1),),)}
+    nested = hp.choice(
+        "m",
+        [
+            {"k": 0, "sub": hp.choice("s", [{"a": hp.uniform("a", 0, 1)}, {"b": hp.uniform("b", 0, 1)}])},
+            {"k": 1, "c": hp.uniform("c", 0, 1)},
+        ],
+    )
+    assert model_space(labels_of(nested)).conditions == {
+        "s": ((("m", 0),),),
+        "a": ((("m", 0), ("s", 0)),),
+        "b": ((("m", 0), ("s", 1)),),
+        "c": ((("m", 1),),),
+    }
 
 
 def test_fmin_runs_and_conditional_labels_follow_their_branch() -> None:

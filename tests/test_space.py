@@ -200,10 +200,18 @@ def test_conditions_are_part_of_the_space_identity_and_are_validated() -> None:
         "non-empty sequence": {"C": []},
         "pairs": {"C": [["model"]]},
         "circular": {"split": [[("model", "tree")]], "model": [[("split", "flat")]]},
+        "alternatives": {"C": 5},
+        "each alternative": {"C": [5]},
     }
     for rule, conditions in bad.items():
         with pytest.raises(ValueError, match=re.escape(rule)):
             SearchSpace(dict(space.params), conditions=conditions)
+    with pytest.raises(ValueError, match=r"SearchSpace\.conditions must be a mapping"):
+        SearchSpace(dict(space.params), conditions=None)  # type: ignore[arg-type]
+    # pairs may be lists (as read from JSON)
+    assert SearchSpace(dict(space.params), conditions={"C": [[["model", "svm"]]]}).conditions == {
+        "C": ((("model", "svm"),),)
+    }
 
 
 def test_a_log_range_too_narrow_for_its_logarithms_round_trips_exactly() -> None:
