@@ -241,6 +241,11 @@ class FeasibilityWeighted:
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
         out = self._acquisition(X) if self._acquisition is not None else torch.zeros_like(X[..., 0])
+        return out + self.log_feasibility(X)
+
+    def log_feasibility(self, X: torch.Tensor) -> torch.Tensor:
+        """``(b, F)`` -> ``(b,)`` the log probability that a trial there succeeds and is feasible."""
+        out = torch.zeros_like(X[..., 0])
         for posterior, threshold, above in self._terms:
             mean, std = posterior(X)
             margin = (mean - threshold) if above else (threshold - mean)

@@ -377,6 +377,7 @@ class MetaEngine:
                 pair = (fitted, target_only)
                 choice, taus = _prequential_choice(st.predictions, data)
                 info["prequential_tau"] = [round(t, 4) for t in taus]
+                info["served_by"] = "target_gp" if choice == 1 else "transfer"
                 if choice == 1:
                     fitted = target_only
             acquisition: Acquisition = fitted.acquisition
@@ -404,6 +405,7 @@ class MetaEngine:
         info.update(fitted.info)
         info.update({"log_acq": log_acq, "device": str(device)})
         info.update(_prediction(fitted, x, device))
+        info.update(_feasibility_prediction(acquisition, x, device))
         if pair is not None:
             _record_predictions(st.predictions, pair, x, device)
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
@@ -462,6 +464,7 @@ class MetaEngine:
                     fixed=call.fixed,
                 )
         info.update({"n_objectives": Y.shape[1], "log_acq": log_acq, "device": str(device)})
+        info.update(_feasibility_prediction(acquisition, x, device))
         return Suggestion(call.space.decode(x[None])[0], "gp", info, notes)
 
     def _feasibility(self, st: _SpaceState, call: _Call, device: torch.device) -> TargetPosterior:
@@ -605,6 +608,21 @@ def _prediction(fitted: Fitted, x: np.ndarray, device: torch.device) -> dict[str
         "predicted_score_sd": float(sd.reshape(-1)[0]),
         "score_scale": fitted.scale,
     }
+
+
+def _feasibility_prediction(acquisition: Acquisition, x: np.ndarray, device: torch.device) -> dict[str, Any]:
+    """The probability the failure and constraint models gave the suggestion ``(F,)`` of
+    succeeding and being feasible (empty when the acquisition is not weighted by one)."""
+    import torch
+
+    if not isinstance(acquisition, FeasibilityWeighted):
+        return {}
+    try:
+        with torch.no_grad():
+            log_p = acquisition.log_feasibility(torch.as_tensor(x[None], dtype=torch.float64, device=device))
+    except Exception:  # a diagnostic: never worth the suggestion it describes
+        return {}
+    return {"predicted_feasibility": round(float(np.exp(float(log_p.reshape(-1)[0]))), 4)}
 
 
 # outcomes of the most recent model suggestions by which the two models are compared (and the

@@ -335,6 +335,8 @@ def test_constraints_of_priors_shape_the_portfolio_and_the_model() -> None:
     assert s.info["n_constraint_models"] == 1
     assert s.info["n_constraint_prior_tasks"] == 3
     assert s.params["x"] <= 1.05
+    # what the models expected of the suggestion is recorded for the trial's diagnostics
+    assert 0.5 < s.info["predicted_feasibility"] <= 1.0
     with pytest.raises(ValueError, match="constraints"):
         engine.suggest(space, "minimize", observed, values, seed=1, constraints=limits[:2])
 
@@ -366,6 +368,8 @@ def test_before_any_feasible_result_the_probability_of_feasibility_leads() -> No
         for s in range(3)
     ]
     assert all(x < 1.5 for x in xs)
+    unconstrained = engine.suggest(space, "minimize", observed, values, seed=0)
+    assert "predicted_feasibility" not in unconstrained.info
 
 
 def test_multi_objective_values_need_one_value_per_direction() -> None:
