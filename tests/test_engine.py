@@ -447,6 +447,23 @@ def test_prequential_choice_serves_the_model_that_ranked_recent_outcomes_better(
     assert _prequential_choice(records[: _PREQ_WINDOW - 1] + unseen, data) == (0, [])
 
 
+def test_the_model_that_served_is_recorded_once_the_target_has_its_own_evidence() -> None:
+    from metahpo._engine import _PREQ_WINDOW
+
+    space = SearchSpace({"x": FloatParam(0.0, 1.0)})
+    rng = np.random.default_rng(0)
+    prior = PriorStudy("p", tuple(PriorTrial({"x": float(x)}, ((x - 0.3) ** 2,)) for x in rng.random(20)))
+    engine = MetaEngine([prior], EngineConfig(n_startup_trials=3))
+    xs = rng.random(_PREQ_WINDOW)
+    observed = [{"x": float(x)} for x in xs]
+    values = [float((x - 0.3) ** 2) for x in xs]
+    short = engine.suggest(space, "minimize", observed[:-1], values[:-1], seed=0)
+    assert "served_by" not in short.info  # no target-only GP yet
+    s = engine.suggest(space, "minimize", observed, values, seed=0)
+    # no model suggestion has an outcome yet: the transfer model serves
+    assert s.info["served_by"] == "transfer"
+
+
 def test_a_pending_configuration_of_a_conditional_space_is_not_proposed_again() -> None:
     # "n" only exists when a == "x"; a pending trial {"a": "y"} (n unset) is the portfolio's first
     # row, so the next suggestion must be another configuration, in the portfolio and after it
