@@ -14,10 +14,13 @@ configurations, prior studies) into one configuration, in one of these phases:
     :func:`metahpo._optim.optimize_acquisition` maximises: the multi-task GP over the target and
     the most similar prior studies, or a single-task GP without priors (:mod:`metahpo._mtgp`); with
     ``surrogate="neural"`` (or ``"auto"`` and a large knowledge base) the deep-kernel GP meta-trained
-    on every aligned prior trial (:mod:`metahpo._neural_surrogate`).  A multi-objective target
-    (several directions) has one GP per objective on its own results under LogEHVI (qLogEHVI
-    with running trials) instead (``gp``); prior studies with as many objectives start it through
-    the portfolio.
+    on every aligned prior trial (:mod:`metahpo._neural_surrogate`).  With priors, several
+    candidate models may be fitted (``"auto"``: the multi-task GP beside the neural surrogate;
+    from ``_PREQ_WINDOW`` results, a GP on the target alone); each predicts every result before it
+    is known, and the one that ranked the recent results best serves (:func:`_prequential_choice`).
+    A multi-objective target (several directions) has one GP per objective on its own results
+    under LogEHVI (qLogEHVI with running trials) instead (``gp``); prior studies with as many
+    objectives start it through the portfolio.
 
 Alignment, the portfolio and the surrogates are built once per target space and direction.
 """
@@ -156,10 +159,14 @@ class _SpaceState:
     failure_tasks: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
     # per portfolio row, the prior study it was among the best configurations of
     portfolio_origin: list[str] = field(default_factory=list)
-    # the GP on the target alone (beside the transfer model) and, per model suggestion made while
-    # both were fitted, (encoded configuration, transfer model's mean, target GP's mean)
+    # the GP on the target alone (beside the transfer model); per target result that arrived while
+    # several candidate models were fitted, (its encoded configuration, candidate -> the mean that
+    # candidate's last fit before the result predicted there); the posteriors of that last fit; and
+    # the encoded results already accounted for
     _target_gp: GPSurrogate | None = None
-    predictions: list[tuple[np.ndarray, float, float]] = field(default_factory=list)
+    predictions: list[tuple[np.ndarray, dict[str, float]]] = field(default_factory=list)
+    last_models: dict[str, Callable[[Any], tuple[Any, Any]]] = field(default_factory=dict)
+    scored: set[bytes] = field(default_factory=set)
 
     def target_gp(self, config: EngineConfig) -> GPSurrogate:
         if self._target_gp is None:
@@ -366,20 +373,23 @@ class MetaEngine:
             device=device,
             feasible=call.feasible,
         )
+        _record_predictions(st, data)
         with seeded(call.seed):
-            fitted = self._fit(st, data, notes)
-            # With priors, a GP on the target alone is fitted beside the transfer model once the
-            # target has its own evidence, and whichever predicted the target's recent outcomes
-            # better (prequentially: predictions made before each outcome) serves this suggestion.
-            pair: tuple[Fitted, Fitted] | None = None
-            if self._has_priors(st) and call.X_obs.shape[0] >= _PREQ_WINDOW:
-                target_only = st.target_gp(self.config).fit(data)
-                pair = (fitted, target_only)
-                choice, taus = _prequential_choice(st.predictions, data)
-                info["prequential_tau"] = [round(t, 4) for t in taus]
-                info["served_by"] = "target_gp" if choice == 1 else "transfer"
-                if choice == 1:
-                    fitted = target_only
+            candidates = self._candidates(st, data, notes)
+            st.last_models = (
+                {k: f.predict for k, f in candidates.items() if f.predict is not None}
+                if len(candidates) > 1
+                else {}
+            )
+            # With priors, every candidate model predicts each model suggestion before its outcome
+            # is known, and the one that ranked the recent outcomes best (prequentially) serves.
+            if len(candidates) > 1:
+                name, taus = _prequential_choice(st.predictions, data, list(candidates))
+                info["served_by"] = name
+                info["prequential_tau"] = {k: round(v, 4) for k, v in taus.items()}
+            else:
+                name = next(iter(candidates))
+            fitted = candidates[name]
             acquisition: Acquisition = fitted.acquisition
             terms: list[tuple[Any, float, bool]] = []
             if call.X_fail.shape[0] > 0 or (st.failure_tasks and self._has_priors(st)):
@@ -406,8 +416,6 @@ class MetaEngine:
         info.update({"log_acq": log_acq, "device": str(device)})
         info.update(_prediction(fitted, x, device))
         info.update(_feasibility_prediction(acquisition, x, device))
-        if pair is not None:
-            _record_predictions(st.predictions, pair, x, device)
         return Suggestion(call.space.decode(x[None])[0], fitted.phase, info, notes + fitted.warnings)
 
     def _model_mo(self, st: _SpaceState, call: _Call, info: dict[str, Any]) -> Suggestion:
@@ -546,6 +554,24 @@ class MetaEngine:
                 notes.append(str(e))
         return st.gp.fit(data)
 
+    def _candidates(self, st: _SpaceState, data: TargetData, notes: list[str]) -> dict[str, Fitted]:
+        """The models fitted for this suggestion, by name, the default first.
+
+        Without priors only the GP.  With priors the transfer model of ``surrogate`` (``"neural"``
+        or ``"mtgp"``); under ``"auto"`` with the neural surrogate, the multi-task GP beside it
+        (which of the two transfers better differs by problem); and once the target has
+        ``_PREQ_WINDOW`` results, a GP on the target alone (the guard against negative transfer).
+        """
+        fitted = self._fit(st, data, notes)
+        if not self._has_priors(st):
+            return {fitted.phase: fitted}
+        out: dict[str, Fitted] = {fitted.phase: fitted}
+        if fitted.phase == "neural" and self.config.surrogate == "auto":
+            out["mtgp"] = st.gp.fit(data)
+        if data.X_obs.shape[0] >= _PREQ_WINDOW:
+            out["target_gp"] = st.target_gp(self.config).fit(data)
+        return out
+
     # ------------------------------------------------------------------------------ state
     def _device(self) -> str:
         return "cpu" if self._cpu_only else self.config.device
@@ -625,52 +651,66 @@ def _feasibility_prediction(acquisition: Acquisition, x: np.ndarray, device: tor
     return {"predicted_feasibility": round(float(np.exp(float(log_p.reshape(-1)[0]))), 4)}
 
 
-# outcomes of the most recent model suggestions by which the two models are compared (and the
-# target size from which the target-only GP is fitted beside the transfer model)
+# the most recent target results by which two candidate models are compared (and the target size
+# from which the target-only GP is fitted beside the transfer model)
 _PREQ_WINDOW = 15
 
 
 def _prequential_choice(
-    records: Sequence[tuple[np.ndarray, float, float]], data: TargetData
-) -> tuple[int, list[float]]:
-    """0 (the transfer model) or 1 (the target-only GP), and their Kendall tau between what each
-    predicted for the last ``_PREQ_WINDOW`` model suggestions that have an outcome and the
-    outcomes' scores.  The target-only GP serves only when it ranked them strictly better;
-    before ``_PREQ_WINDOW`` such outcomes the transfer model serves."""
-    matched: list[tuple[float, float, float]] = []
-    for x, m_transfer, m_target in reversed(records):
-        hit = np.flatnonzero(np.all(np.abs(data.X_obs - x) < 1e-9, axis=1))
-        if hit.size:
-            matched.append((m_transfer, m_target, float(data.z_obs[hit[0]])))
-        if len(matched) == _PREQ_WINDOW:
-            break
-    if len(matched) < _PREQ_WINDOW:
-        return 0, []
-    a = np.asarray(matched)
-    taus = [kendall_tau(a[:, 2], a[:, 0]), kendall_tau(a[:, 2], a[:, 1])]
-    return (1 if taus[1] > taus[0] else 0), taus
+    records: Sequence[tuple[np.ndarray, dict[str, float]]], data: TargetData, candidates: Sequence[str]
+) -> tuple[str, dict[str, float]]:
+    """The candidate model to serve, and the Kendall tau each had in its last comparison.
+
+    ``candidates[0]`` (the default) holds until a challenger, taken in order, ranked better
+    (strictly higher Kendall tau between predictions and outcomes' scores) the target results that
+    both predicted before the result was known (``records``, oldest first); the winner then faces
+    the next challenger.  Transfer models are compared on all such results (how well the priors
+    transfer through each is a property of the problem), the target-only GP on the last
+    ``_PREQ_WINDOW`` (it improves as the target's data grow).  A challenger with fewer than
+    ``_PREQ_WINDOW`` such results does not compete yet.
+    """
+    champion, taus = candidates[0], {}
+    for challenger in candidates[1:]:
+        window = _PREQ_WINDOW if challenger == "target_gp" else len(records)
+        matched: list[tuple[float, float, float]] = []
+        for x, means in reversed(records):
+            if len(matched) == window:
+                break
+            if champion not in means or challenger not in means:
+                continue
+            hit = np.flatnonzero(np.all(np.abs(data.X_obs - x) < 1e-9, axis=1))
+            if hit.size:
+                matched.append((means[champion], means[challenger], float(data.z_obs[hit[0]])))
+        if len(matched) < _PREQ_WINDOW:
+            continue
+        a = np.asarray(matched)
+        taus[champion], taus[challenger] = kendall_tau(a[:, 2], a[:, 0]), kendall_tau(a[:, 2], a[:, 1])
+        if taus[challenger] > taus[champion]:
+            champion = challenger
+    return champion, taus
 
 
-def _record_predictions(
-    records: list[tuple[np.ndarray, float, float]],
-    pair: tuple[Fitted, Fitted],
-    x: np.ndarray,
-    device: torch.device,
-) -> None:
-    """Both models' posterior means at the suggestion ``x`` (before its outcome is known)."""
+def _record_predictions(st: _SpaceState, data: TargetData) -> None:
+    """Score the target results that arrived since the last model suggestion with the candidate
+    models of that suggestion (fitted before those results were known), each at the configuration
+    as encoded for the models (so inactive parameters and snapping count as they will)."""
     import torch
 
-    means = []
-    for fitted in pair:
-        if fitted.predict is None:
-            return
+    new = [i for i in range(data.X_obs.shape[0]) if data.X_obs[i].tobytes() not in st.scored]
+    st.scored.update(data.X_obs[i].tobytes() for i in new)
+    if not new or not st.last_models:
+        return
+    X_new = data.X_obs[new]
+    means: dict[str, np.ndarray] = {}
+    for name, predict in st.last_models.items():
         try:
             with torch.no_grad():
-                mean, _ = fitted.predict(torch.as_tensor(x[None], dtype=torch.float64, device=device))
+                mean, _ = predict(torch.as_tensor(X_new, dtype=torch.float64, device=data.device))
         except Exception:  # a record for the comparison only: never worth the suggestion
-            return
-        means.append(float(mean.reshape(-1)[0]))
-    records.append((np.asarray(x, dtype=float).copy(), means[0], means[1]))
+            continue
+        means[name] = mean.detach().cpu().numpy().reshape(-1)
+    for j, row in enumerate(X_new):
+        st.predictions.append((row.copy(), {k: float(v[j]) for k, v in means.items()}))
 
 
 def _failure_tasks(

@@ -434,17 +434,51 @@ def test_prequential_choice_serves_the_model_that_ranked_recent_outcomes_better(
     data = TargetData(X_obs=X, z_obs=z, y_obs=z, X_pend=np.empty((0, 2)), seed=0, device=torch.device("cpu"))
     good, bad = list(z), list(rng.normal(size=n))
     # the transfer model predicted noise, the target-only GP the outcomes' order
-    records = [(X[i], bad[i], good[i]) for i in range(n)]
-    choice, taus = _prequential_choice(records, data)
-    assert choice == 1
-    assert taus[1] == pytest.approx(1.0)
-    records = [(X[i], good[i], bad[i]) for i in range(n)]
-    assert _prequential_choice(records, data)[0] == 0
-    # too few suggestions with an outcome: the transfer model serves
-    assert _prequential_choice(records[: _PREQ_WINDOW - 1], data) == (0, [])
+    records = [(X[i], {"mtgp": bad[i], "target_gp": good[i]}) for i in range(n)]
+    choice, taus = _prequential_choice(records, data, ["mtgp", "target_gp"])
+    assert choice == "target_gp"
+    assert taus["target_gp"] == pytest.approx(1.0)
+    records = [(X[i], {"mtgp": good[i], "target_gp": bad[i]}) for i in range(n)]
+    assert _prequential_choice(records, data, ["mtgp", "target_gp"])[0] == "mtgp"
+    # too few suggestions with an outcome: the default serves
+    assert _prequential_choice(records[: _PREQ_WINDOW - 1], data, ["mtgp", "target_gp"]) == ("mtgp", {})
     # records of configurations without an outcome (still running) are not counted
-    unseen = [(rng.random(2) + 5.0, 0.0, 0.0) for _ in range(5)]
-    assert _prequential_choice(records[: _PREQ_WINDOW - 1] + unseen, data) == (0, [])
+    unseen = [(rng.random(2) + 5.0, {"mtgp": 0.0, "target_gp": 0.0}) for _ in range(5)]
+    assert _prequential_choice(records[: _PREQ_WINDOW - 1] + unseen, data, ["mtgp", "target_gp"]) == (
+        "mtgp",
+        {},
+    )
+
+
+def test_prequential_choice_is_a_tournament_in_the_candidates_order() -> None:
+    import torch
+
+    from metahpo._engine import _PREQ_WINDOW, _prequential_choice
+    from metahpo._surrogate import TargetData
+
+    rng = np.random.default_rng(1)
+    n = 2 * _PREQ_WINDOW
+    X = rng.random((n, 2))
+    z = rng.normal(size=n)
+    data = TargetData(X_obs=X, z_obs=z, y_obs=z, X_pend=np.empty((0, 2)), seed=0, device=torch.device("cpu"))
+    noisy = z + rng.normal(scale=1.0, size=n)
+    noise = rng.normal(size=n)
+    order = ["neural", "mtgp", "target_gp"]
+    # the MTGP ranked the outcomes better than the neural surrogate; the target-only GP was fitted
+    # only for the last suggestions, too few to compete: the MTGP serves
+    records = [
+        (X[i], {"neural": noise[i], "mtgp": noisy[i]} | ({"target_gp": z[i]} if i >= n - 5 else {}))
+        for i in range(n)
+    ]
+    name, taus = _prequential_choice(records, data, order)
+    assert name == "mtgp"
+    assert set(taus) == {"neural", "mtgp"}
+    # once the target-only GP has as many predictions with outcomes, it faces the winner
+    records = [(X[i], {"neural": noise[i], "mtgp": noisy[i], "target_gp": z[i]}) for i in range(n)]
+    assert _prequential_choice(records, data, order)[0] == "target_gp"
+    # a missing prediction (the model could not predict) leaves that record out of the comparison
+    records = [(X[i], {"neural": z[i]} if i % 3 else {"neural": z[i], "mtgp": noise[i]}) for i in range(n)]
+    assert _prequential_choice(records, data, order) == ("neural", {})
 
 
 def test_the_model_that_served_is_recorded_once_the_target_has_its_own_evidence() -> None:
@@ -461,7 +495,29 @@ def test_the_model_that_served_is_recorded_once_the_target_has_its_own_evidence(
     assert "served_by" not in short.info  # no target-only GP yet
     s = engine.suggest(space, "minimize", observed, values, seed=0)
     # no model suggestion has an outcome yet: the transfer model serves
-    assert s.info["served_by"] == "transfer"
+    assert s.info["served_by"] == "mtgp"
+    assert s.phase == "mtgp"
+
+
+def test_candidates_are_compared_on_the_results_as_evaluated_not_as_suggested() -> None:
+    # The user evaluates a rounded version of each suggestion (as with a pool of configurations,
+    # or an inactive conditional parameter): the candidates' predictions must still be scored
+    # against the results, from the models fitted before each result was known.
+    from metahpo._engine import _PREQ_WINDOW
+
+    space = SearchSpace({"x": FloatParam(0.0, 1.0)})
+    rng = np.random.default_rng(0)
+    prior = PriorStudy("p", tuple(PriorTrial({"x": float(x)}, ((x - 0.3) ** 2,)) for x in rng.random(20)))
+    engine = MetaEngine([prior], EngineConfig(n_startup_trials=3))
+    observed = [{"x": float(x)} for x in rng.random(_PREQ_WINDOW)]
+    s = None
+    for _ in range(_PREQ_WINDOW + 1):
+        values = [float((o["x"] - 0.3) ** 2) for o in observed]
+        s = engine.suggest(space, "minimize", observed, values, seed=len(observed))
+        observed.append({"x": round(float(s.params["x"]) + 0.0013, 3) % 1.0})
+    assert s is not None
+    assert set(s.info["prequential_tau"]) == {"mtgp", "target_gp"}
+    assert s.info["served_by"] in ("mtgp", "target_gp")
 
 
 def test_a_pending_configuration_of_a_conditional_space_is_not_proposed_again() -> None:
