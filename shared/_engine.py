@@ -167,6 +167,9 @@ class _SpaceState:
     predictions: list[tuple[np.ndarray, dict[str, float]]] = field(default_factory=list)
     last_models: dict[str, Callable[[Any], tuple[Any, Any]]] = field(default_factory=dict)
     scored: set[bytes] = field(default_factory=set)
+    # under surrogate="auto" with the neural surrogate: the transfer model kept once it and the
+    # multi-task GP were compared on 2 * _PREQ_WINDOW results (None while both are fitted)
+    transfer: str | None = None
 
     def target_gp(self, config: EngineConfig) -> GPSurrogate:
         if self._target_gp is None:
@@ -387,6 +390,7 @@ class MetaEngine:
                 name, taus = _prequential_choice(st.predictions, data, list(candidates))
                 info["served_by"] = name
                 info["prequential_tau"] = {k: round(v, 4) for k, v in taus.items()}
+                _settle_transfer(st, data)
             else:
                 name = next(iter(candidates))
             fitted = candidates[name]
@@ -559,14 +563,18 @@ class MetaEngine:
 
         Without priors only the GP.  With priors the transfer model of ``surrogate`` (``"neural"``
         or ``"mtgp"``); under ``"auto"`` with the neural surrogate, the multi-task GP beside it
-        (which of the two transfers better differs by problem); and once the target has
+        (which of the two transfers better differs by problem) until one of them is kept for good
+        (:func:`_settle_transfer`); and once the target has
         ``_PREQ_WINDOW`` results, a GP on the target alone (the guard against negative transfer).
         """
-        fitted = self._fit(st, data, notes)
+        if self._has_priors(st) and st.transfer == "mtgp":
+            fitted = st.gp.fit(data)
+        else:
+            fitted = self._fit(st, data, notes)
         if not self._has_priors(st):
             return {fitted.phase: fitted}
         out: dict[str, Fitted] = {fitted.phase: fitted}
-        if fitted.phase == "neural" and self.config.surrogate == "auto":
+        if fitted.phase == "neural" and self.config.surrogate == "auto" and st.transfer is None:
             out["mtgp"] = st.gp.fit(data)
         if data.X_obs.shape[0] >= _PREQ_WINDOW:
             out["target_gp"] = st.target_gp(self.config).fit(data)
@@ -672,22 +680,48 @@ def _prequential_choice(
     champion, taus = candidates[0], {}
     for challenger in candidates[1:]:
         window = _PREQ_WINDOW if challenger == "target_gp" else len(records)
-        matched: list[tuple[float, float, float]] = []
-        for x, means in reversed(records):
-            if len(matched) == window:
-                break
-            if champion not in means or challenger not in means:
-                continue
-            hit = np.flatnonzero(np.all(np.abs(data.X_obs - x) < 1e-9, axis=1))
-            if hit.size:
-                matched.append((means[champion], means[challenger], float(data.z_obs[hit[0]])))
-        if len(matched) < _PREQ_WINDOW:
+        compared = _compare(records, data, champion, challenger, window)
+        if compared is None:
             continue
-        a = np.asarray(matched)
-        taus[champion], taus[challenger] = kendall_tau(a[:, 2], a[:, 0]), kendall_tau(a[:, 2], a[:, 1])
+        taus[champion], taus[challenger], _ = compared
         if taus[challenger] > taus[champion]:
             champion = challenger
     return champion, taus
+
+
+def _compare(
+    records: Sequence[tuple[np.ndarray, dict[str, float]]],
+    data: TargetData,
+    a: str,
+    b: str,
+    window: int,
+) -> tuple[float, float, int] | None:
+    """Kendall taus of models ``a`` and ``b`` against the outcomes' scores on the last ``window``
+    results both predicted, and how many those were; None below ``_PREQ_WINDOW`` of them."""
+    matched: list[tuple[float, float, float]] = []
+    for x, means in reversed(records):
+        if len(matched) == window:
+            break
+        if a not in means or b not in means:
+            continue
+        hit = np.flatnonzero(np.all(np.abs(data.X_obs - x) < 1e-9, axis=1))
+        if hit.size:
+            matched.append((means[a], means[b], float(data.z_obs[hit[0]])))
+    if len(matched) < _PREQ_WINDOW:
+        return None
+    m = np.asarray(matched)
+    return kendall_tau(m[:, 2], m[:, 0]), kendall_tau(m[:, 2], m[:, 1]), len(matched)
+
+
+def _settle_transfer(st: _SpaceState, data: TargetData) -> None:
+    """Keep one transfer model for good once the neural surrogate and the multi-task GP were both
+    scored on ``2 * _PREQ_WINDOW`` results (the MTGP only with a strictly higher Kendall tau),
+    so that the rest of the study pays for one of them."""
+    if st.transfer is not None:
+        return
+    compared = _compare(st.predictions, data, "neural", "mtgp", len(st.predictions))
+    if compared is not None and compared[2] >= 2 * _PREQ_WINDOW:
+        st.transfer = "mtgp" if compared[1] > compared[0] else "neural"
 
 
 def _record_predictions(st: _SpaceState, data: TargetData) -> None:
