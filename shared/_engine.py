@@ -384,8 +384,8 @@ class MetaEngine:
                 if len(candidates) > 1
                 else {}
             )
-            # With priors, every candidate model predicts each model suggestion before its outcome
-            # is known, and the one that ranked the recent outcomes best (prequentially) serves.
+            # With priors, every candidate model predicts each result before it is known, and the
+            # one that ranked the results best (prequentially) serves.
             if len(candidates) > 1:
                 name, taus = _prequential_choice(st.predictions, data, list(candidates))
                 info["served_by"] = name
@@ -564,8 +564,8 @@ class MetaEngine:
         Without priors only the GP.  With priors the transfer model of ``surrogate`` (``"neural"``
         or ``"mtgp"``); under ``"auto"`` with the neural surrogate, the multi-task GP beside it
         (which of the two transfers better differs by problem) until one of them is kept for good
-        (:func:`_settle_transfer`); and once the target has
-        ``_PREQ_WINDOW`` results, a GP on the target alone (the guard against negative transfer).
+        (:func:`_settle_transfer`); and once the target has ``_PREQ_WINDOW`` results, a GP on the
+        target alone (the guard against negative transfer).
         """
         if self._has_priors(st) and st.transfer == "mtgp":
             fitted = st.gp.fit(data)
