@@ -14,10 +14,10 @@ configurations, prior studies) into one configuration, in one of these phases:
     :func:`metahpo._optim.optimize_acquisition` maximises: the multi-task GP over the target and
     the most similar prior studies, or a single-task GP without priors (:mod:`metahpo._mtgp`); with
     ``surrogate="neural"`` (or ``"auto"`` and a large knowledge base) the deep-kernel GP meta-trained
-    on every aligned prior trial (:mod:`metahpo._neural_surrogate`).  With priors, several
-    candidate models may be fitted (``"auto"``: the multi-task GP beside the neural surrogate;
-    from ``_PREQ_WINDOW`` results, a GP on the target alone); each predicts every result before it
-    is known, and the one that ranked the recent results best serves (:func:`_prequential_choice`).
+    on every aligned prior trial (:mod:`metahpo._neural_surrogate`).  With priors, from
+    ``_PREQ_WINDOW`` results a GP on the target alone is fitted beside that transfer model; each
+    predicts every result before it is known, and the one that ranked the recent results better
+    serves (:func:`_prequential_choice`).
     A multi-objective target (several directions) has one GP per objective on its own results
     under LogEHVI (qLogEHVI with running trials) instead (``gp``); prior studies with as many
     objectives start it through the portfolio.
@@ -167,9 +167,6 @@ class _SpaceState:
     predictions: list[tuple[np.ndarray, dict[str, float]]] = field(default_factory=list)
     last_models: dict[str, Callable[[Any], tuple[Any, Any]]] = field(default_factory=dict)
     scored: set[bytes] = field(default_factory=set)
-    # under surrogate="auto" with the neural surrogate: the transfer model kept once it and the
-    # multi-task GP were compared on 2 * _PREQ_WINDOW results (None while both are fitted)
-    transfer: str | None = None
 
     def target_gp(self, config: EngineConfig) -> GPSurrogate:
         if self._target_gp is None:
@@ -390,7 +387,6 @@ class MetaEngine:
                 name, taus = _prequential_choice(st.predictions, data, list(candidates))
                 info["served_by"] = name
                 info["prequential_tau"] = {k: round(v, 4) for k, v in taus.items()}
-                _settle_transfer(st, data)
             else:
                 name = next(iter(candidates))
             fitted = candidates[name]
@@ -561,21 +557,16 @@ class MetaEngine:
     def _candidates(self, st: _SpaceState, data: TargetData, notes: list[str]) -> dict[str, Fitted]:
         """The models fitted for this suggestion, by name, the default first.
 
-        Without priors only the GP.  With priors the transfer model of ``surrogate`` (``"neural"``
-        or ``"mtgp"``); under ``"auto"`` with the neural surrogate, the multi-task GP beside it
-        (which of the two transfers better differs by problem) until one of them is kept for good
-        (:func:`_settle_transfer`); and once the target has ``_PREQ_WINDOW`` results, a GP on the
-        target alone (the guard against negative transfer).
+        Without priors only the GP.  With priors the transfer model (:meth:`_fit`) and, once the
+        target has ``_PREQ_WINDOW`` results, a GP on the target alone (the guard against negative
+        transfer).  (Fitting the multi-task GP beside the neural surrogate and choosing between
+        them the same way was measured and not kept: no better on 6 problem x split cells, twice
+        the cost until the choice settles.)
         """
-        if self._has_priors(st) and st.transfer == "mtgp":
-            fitted = st.gp.fit(data)
-        else:
-            fitted = self._fit(st, data, notes)
+        fitted = self._fit(st, data, notes)
         if not self._has_priors(st):
             return {fitted.phase: fitted}
         out: dict[str, Fitted] = {fitted.phase: fitted}
-        if fitted.phase == "neural" and self.config.surrogate == "auto" and st.transfer is None:
-            out["mtgp"] = st.gp.fit(data)
         if data.X_obs.shape[0] >= _PREQ_WINDOW:
             out["target_gp"] = st.target_gp(self.config).fit(data)
         return out
@@ -670,20 +661,17 @@ def _prequential_choice(
     """The candidate model to serve, and the Kendall tau each had in its last comparison.
 
     ``candidates[0]`` (the default) holds until a challenger, taken in order, ranked better
-    (strictly higher Kendall tau between predictions and outcomes' scores) the target results that
-    both predicted before the result was known (``records``, oldest first); the winner then faces
-    the next challenger.  Transfer models are compared on all such results (how well the priors
-    transfer through each is a property of the problem), the target-only GP on the last
-    ``_PREQ_WINDOW`` (it improves as the target's data grow).  A challenger with fewer than
-    ``_PREQ_WINDOW`` such results does not compete yet.
+    (strictly higher Kendall tau between predictions and outcomes' scores) the last
+    ``_PREQ_WINDOW`` target results that both predicted before the result was known (``records``,
+    oldest first); the winner then faces the next challenger.  A challenger with fewer such
+    results does not compete yet.
     """
     champion, taus = candidates[0], {}
     for challenger in candidates[1:]:
-        window = _PREQ_WINDOW if challenger == "target_gp" else len(records)
-        compared = _compare(records, data, champion, challenger, window)
+        compared = _compare(records, data, champion, challenger, _PREQ_WINDOW)
         if compared is None:
             continue
-        taus[champion], taus[challenger], _ = compared
+        taus[champion], taus[challenger] = compared
         if taus[challenger] > taus[champion]:
             champion = challenger
     return champion, taus
@@ -695,9 +683,9 @@ def _compare(
     a: str,
     b: str,
     window: int,
-) -> tuple[float, float, int] | None:
+) -> tuple[float, float] | None:
     """Kendall taus of models ``a`` and ``b`` against the outcomes' scores on the last ``window``
-    results both predicted, and how many those were; None below ``_PREQ_WINDOW`` of them."""
+    results both predicted; None below ``_PREQ_WINDOW`` of them."""
     matched: list[tuple[float, float, float]] = []
     for x, means in reversed(records):
         if len(matched) == window:
@@ -710,18 +698,7 @@ def _compare(
     if len(matched) < _PREQ_WINDOW:
         return None
     m = np.asarray(matched)
-    return kendall_tau(m[:, 2], m[:, 0]), kendall_tau(m[:, 2], m[:, 1]), len(matched)
-
-
-def _settle_transfer(st: _SpaceState, data: TargetData) -> None:
-    """Keep one transfer model for good once the neural surrogate and the multi-task GP were both
-    scored on ``2 * _PREQ_WINDOW`` results (the MTGP only with a strictly higher Kendall tau),
-    so that the rest of the study pays for one of them."""
-    if st.transfer is not None:
-        return
-    compared = _compare(st.predictions, data, "neural", "mtgp", len(st.predictions))
-    if compared is not None and compared[2] >= 2 * _PREQ_WINDOW:
-        st.transfer = "mtgp" if compared[1] > compared[0] else "neural"
+    return kendall_tau(m[:, 2], m[:, 0]), kendall_tau(m[:, 2], m[:, 1])
 
 
 def _record_predictions(st: _SpaceState, data: TargetData) -> None:

@@ -499,39 +499,6 @@ def test_the_model_that_served_is_recorded_once_the_target_has_its_own_evidence(
     assert s.phase == "mtgp"
 
 
-def test_the_transfer_model_is_kept_for_good_after_twice_the_window() -> None:
-    import types
-
-    import torch
-
-    from metahpo._engine import _PREQ_WINDOW, _settle_transfer
-    from metahpo._surrogate import TargetData
-
-    rng = np.random.default_rng(2)
-    n = 2 * _PREQ_WINDOW
-    X = rng.random((n, 2))
-    z = rng.normal(size=n)
-    data = TargetData(X_obs=X, z_obs=z, y_obs=z, X_pend=np.empty((0, 2)), seed=0, device=torch.device("cpu"))
-    noise = rng.normal(size=n)
-    records = [(X[i], {"neural": noise[i], "mtgp": z[i]}) for i in range(n)]
-    st = types.SimpleNamespace(transfer=None, predictions=records[:-1])
-    _settle_transfer(st, data)  # type: ignore[arg-type]
-    assert st.transfer is None  # one result short: both stay
-    st.predictions = records
-    _settle_transfer(st, data)  # type: ignore[arg-type]
-    assert st.transfer == "mtgp"
-    # once settled it stays, whatever later results say
-    st.predictions = [(X[i], {"neural": z[i], "mtgp": noise[i]}) for i in range(n)]
-    _settle_transfer(st, data)  # type: ignore[arg-type]
-    assert st.transfer == "mtgp"
-    # a tie keeps the neural surrogate
-    st = types.SimpleNamespace(
-        transfer=None, predictions=[(X[i], {"neural": z[i], "mtgp": z[i]}) for i in range(n)]
-    )
-    _settle_transfer(st, data)  # type: ignore[arg-type]
-    assert st.transfer == "neural"
-
-
 def test_candidates_are_compared_on_the_results_as_evaluated_not_as_suggested() -> None:
     # The user evaluates a rounded version of each suggestion (as with a pool of configurations,
     # or an inactive conditional parameter): the candidates' predictions must still be scored

@@ -291,22 +291,3 @@ def test_a_model_cached_by_an_earlier_version_under_its_old_name_is_found(tmp_pa
     again = MetaEngine(priors(6), config).train_neural(SPACE, "minimize")
     assert not again.trained
     assert again.path == str(old)
-
-
-def test_auto_fits_the_multi_task_gp_beside_the_neural_surrogate(tmp_path: Path) -> None:
-    # which of the two transfers better differs by problem: under "auto" both predict each result
-    # and the prequential choice picks; an explicit surrogate="neural" fits no second transfer model
-    rng = np.random.default_rng(3)
-    observed = SPACE.decode(rng.random((4, SPACE.n_features)))
-    values = [f(c, 0.8) for c in observed]
-    cache = str(tmp_path / "model.pt")
-    auto = MetaEngine(
-        priors(), EngineConfig(neural_min_prior_trials=100, n_startup_trials=3, surrogate_cache=cache)
-    )
-    s = auto.suggest(SPACE, "minimize", observed, values, seed=0)
-    assert s.phase == "neural"
-    assert s.info["served_by"] == "neural"  # two candidates, no result scored yet: the default
-    forced = MetaEngine(priors(), EngineConfig(surrogate="neural", n_startup_trials=3, surrogate_cache=cache))
-    s = forced.suggest(SPACE, "minimize", observed, values, seed=0)
-    assert s.phase == "neural"
-    assert "served_by" not in s.info
