@@ -399,7 +399,9 @@ class MetaSampler(BaseSampler):
 
     def _record(self, study: Study, trial: FrozenTrial, suggestion: Suggestion) -> None:
         _claims.set_attr(study, trial, "metahpo:phase", suggestion.phase)
-        compact = {k: v for k, v in suggestion.info.items() if _json_scalar(v) or _json_list(v)}
+        compact = {
+            k: v for k, v in suggestion.info.items() if _json_scalar(v) or _json_list(v) or _json_dict(v)
+        }
         _claims.set_attr(study, trial, "metahpo:info", json.dumps(compact))
         for note in suggestion.warnings:
             self._warn(f"note:{note}", f"MetaSampler: {note}")
@@ -428,6 +430,10 @@ def _json_scalar(value: object) -> bool:
 
 def _json_list(value: object) -> bool:
     return isinstance(value, list) and all(_json_scalar(v) for v in value)
+
+
+def _json_dict(value: object) -> bool:
+    return isinstance(value, dict) and all(isinstance(k, str) and _json_scalar(v) for k, v in value.items())
 
 
 def _fixed_params(trial: FrozenTrial, space: SearchSpace) -> dict[str, Any]:

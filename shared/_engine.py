@@ -28,6 +28,7 @@ Alignment, the portfolio and the surrogates are built once per target space and 
 from __future__ import annotations
 
 import threading
+from collections import Counter, deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -65,6 +66,12 @@ else:
 __all__ = ["MetaEngine", "Phase", "Suggestion"]
 
 Phase = Literal["portfolio", "startup", "gp", "mtgp", "neural"]
+
+# the most recent target results by which two candidate models are compared (and the target size
+# from which the target-only GP is fitted beside the transfer model)
+_PREQ_WINDOW = 15
+# the scored results kept per space (the comparison reads the most recent _PREQ_WINDOW)
+_PREQ_RECORDS = 4 * _PREQ_WINDOW
 
 
 @dataclass
@@ -161,12 +168,14 @@ class _SpaceState:
     portfolio_origin: list[str] = field(default_factory=list)
     # the GP on the target alone (beside the transfer model); per target result that arrived while
     # several candidate models were fitted, (its encoded configuration, candidate -> the mean that
-    # candidate's last fit before the result predicted there); the posteriors of that last fit; and
-    # the encoded results already accounted for
+    # candidate's last fit before the result predicted there), the most recent _PREQ_RECORDS; the
+    # posteriors of that last fit; and how many times each encoded result was accounted for
     _target_gp: GPSurrogate | None = None
-    predictions: list[tuple[np.ndarray, dict[str, float]]] = field(default_factory=list)
+    predictions: deque[tuple[np.ndarray, dict[str, float]]] = field(
+        default_factory=lambda: deque(maxlen=_PREQ_RECORDS)
+    )
     last_models: dict[str, Callable[[Any], tuple[Any, Any]]] = field(default_factory=dict)
-    scored: set[bytes] = field(default_factory=set)
+    scored: Counter[bytes] = field(default_factory=Counter)
 
     def target_gp(self, config: EngineConfig) -> GPSurrogate:
         if self._target_gp is None:
@@ -650,11 +659,6 @@ def _feasibility_prediction(acquisition: Acquisition, x: np.ndarray, device: tor
     return {"predicted_feasibility": round(float(np.exp(float(log_p.reshape(-1)[0]))), 4)}
 
 
-# the most recent target results by which two candidate models are compared (and the target size
-# from which the target-only GP is fitted beside the transfer model)
-_PREQ_WINDOW = 15
-
-
 def _prequential_choice(
     records: Sequence[tuple[np.ndarray, dict[str, float]]], data: TargetData, candidates: Sequence[str]
 ) -> tuple[str, dict[str, float]]:
@@ -668,7 +672,7 @@ def _prequential_choice(
     """
     champion, taus = candidates[0], {}
     for challenger in candidates[1:]:
-        compared = _compare(records, data, champion, challenger, _PREQ_WINDOW)
+        compared = _compare(records, data, champion, challenger)
         if compared is None:
             continue
         taus[champion], taus[challenger] = compared
@@ -682,13 +686,12 @@ def _compare(
     data: TargetData,
     a: str,
     b: str,
-    window: int,
 ) -> tuple[float, float] | None:
-    """Kendall taus of models ``a`` and ``b`` against the outcomes' scores on the last ``window``
-    results both predicted; None below ``_PREQ_WINDOW`` of them."""
+    """Kendall taus of models ``a`` and ``b`` against the outcomes' scores on the last
+    ``_PREQ_WINDOW`` results both predicted; None while there are fewer."""
     matched: list[tuple[float, float, float]] = []
     for x, means in reversed(records):
-        if len(matched) == window:
+        if len(matched) == _PREQ_WINDOW:
             break
         if a not in means or b not in means:
             continue
@@ -704,16 +707,31 @@ def _compare(
 def _record_predictions(st: _SpaceState, data: TargetData) -> None:
     """Score the target results that arrived since the last model suggestion with the candidate
     models of that suggestion (fitted before those results were known), each at the configuration
-    as encoded for the models (so inactive parameters and snapping count as they will)."""
+    as encoded for the models (so inactive parameters and snapping count as they will).  A
+    configuration evaluated again counts as a new result; a history that lost results (the engine
+    now serves another study of the same space) starts the record afresh."""
     import torch
 
-    new = [i for i in range(data.X_obs.shape[0]) if data.X_obs[i].tobytes() not in st.scored]
-    st.scored.update(data.X_obs[i].tobytes() for i in new)
-    if not new or not st.last_models:
+    rows = [x.tobytes() for x in data.X_obs]
+    counts = Counter(rows)
+    if any(counts[k] < n for k, n in st.scored.items()):
+        st.scored.clear()
+        st.predictions.clear()
+        st.last_models = {}
+    seen: Counter[bytes] = Counter()
+    new = []
+    for i, key in enumerate(rows):
+        seen[key] += 1
+        if seen[key] > st.scored[key]:
+            new.append(i)
+    st.scored = counts
+    # the models are let go here: the fits of this suggestion replace them
+    models, st.last_models = st.last_models, {}
+    if not new or not models:
         return
     X_new = data.X_obs[new]
     means: dict[str, np.ndarray] = {}
-    for name, predict in st.last_models.items():
+    for name, predict in models.items():
         try:
             with torch.no_grad():
                 mean, _ = predict(torch.as_tensor(X_new, dtype=torch.float64, device=data.device))

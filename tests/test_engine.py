@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import pickle
+from collections import Counter, deque
 
 import numpy as np
 import pytest
@@ -511,13 +512,63 @@ def test_candidates_are_compared_on_the_results_as_evaluated_not_as_suggested() 
     engine = MetaEngine([prior], EngineConfig(n_startup_trials=3))
     observed = [{"x": float(x)} for x in rng.random(_PREQ_WINDOW)]
     s = None
-    for _ in range(_PREQ_WINDOW + 1):
+    for _ in range(_PREQ_WINDOW + 5):
         values = [float((o["x"] - 0.3) ** 2) for o in observed]
         s = engine.suggest(space, "minimize", observed, values, seed=len(observed))
         observed.append({"x": round(float(s.params["x"]) + 0.0013, 3) % 1.0})
     assert s is not None
     assert set(s.info["prequential_tau"]) == {"mtgp", "target_gp"}
     assert s.info["served_by"] in ("mtgp", "target_gp")
+
+
+def test_each_result_is_scored_once_by_the_models_fitted_before_it() -> None:
+    import types
+
+    import torch
+
+    from metahpo._engine import _record_predictions
+    from metahpo._surrogate import TargetData
+
+    calls: list[tuple[str, int]] = []
+
+    def model(name: str, offset: float, fail: bool = False):  # type: ignore[no-untyped-def]
+        def predict(X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            calls.append((name, X.shape[0]))
+            if fail:
+                raise RuntimeError("cannot predict")
+            return X[:, 0] + offset, torch.ones(X.shape[0], dtype=X.dtype)
+
+        return predict
+
+    def data(xs: list[float]) -> TargetData:
+        X = np.asarray(xs, dtype=float)[:, None]
+        z = np.zeros(len(xs))
+        return TargetData(
+            X_obs=X, z_obs=z, y_obs=z, X_pend=np.empty((0, 1)), seed=0, device=torch.device("cpu")
+        )
+
+    st = types.SimpleNamespace(scored=Counter(), predictions=deque(maxlen=60), last_models={})
+    # the first model suggestion: the results so far had no model before them
+    _record_predictions(st, data([0.1, 0.2]))  # type: ignore[arg-type]
+    assert list(st.predictions) == []
+    assert calls == []
+    # two new results, one of them a configuration evaluated again: both are scored, by the models
+    # of the suggestion before them; a model that cannot predict is left out of the record
+    st.last_models = {"a": model("a", 0.0), "b": model("b", 1.0), "c": model("c", 0.0, fail=True)}
+    _record_predictions(st, data([0.1, 0.2, 0.2, 0.5]))  # type: ignore[arg-type]
+    assert [(float(x[0]), m) for x, m in st.predictions] == [
+        (0.2, {"a": 0.2, "b": 1.2}),
+        (0.5, {"a": 0.5, "b": 1.5}),
+    ]
+    assert st.last_models == {}  # the fits of the new suggestion replace them
+    # nothing new: nothing scored again
+    st.last_models = {"a": model("a", 0.0)}
+    _record_predictions(st, data([0.1, 0.2, 0.2, 0.5]))  # type: ignore[arg-type]
+    assert len(st.predictions) == 2
+    # a shorter history (another study of the same space): the record starts afresh
+    st.last_models = {"a": model("a", 0.0)}
+    _record_predictions(st, data([0.7]))  # type: ignore[arg-type]
+    assert list(st.predictions) == []
 
 
 def test_a_pending_configuration_of_a_conditional_space_is_not_proposed_again() -> None:

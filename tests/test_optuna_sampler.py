@@ -401,3 +401,15 @@ def test_constraints_are_modelled_and_the_best_feasible_result_improves() -> Non
     assert len(feasible) >= 12  # ignoring the constraint, the model heads for (2, 1): infeasible
     assert min(t.value for t in feasible if t.value is not None) < 2.0
     assert json.loads(study.trials[-1].system_attrs["metahpo:info"])["n_constraint_models"] == 1
+
+
+def test_the_model_choice_and_its_rank_correlations_reach_the_trial_record() -> None:
+    # from 15 results the study's own GP competes with the transfer model; once both predicted 15
+    # results, their Kendall taus are stored with each trial (a dict: the adapter keeps it)
+    prior = make_prior(None, "p", 1.0, n=20)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0, n_startup_trials=3))
+    study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1.0) ** 2, n_trials=32)
+    info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
+    assert info["served_by"] in ("mtgp", "target_gp")
+    assert set(info["prequential_tau"]) == {"mtgp", "target_gp"}
+    assert all(-1.0 <= v <= 1.0 for v in info["prequential_tau"].values())
