@@ -29,6 +29,10 @@ def test_every_family_ships_with_its_license_and_attribution() -> None:
         raw = resources.files("metahpo").joinpath("public_priors", f"{name}.json.gz").read_bytes()
         data = json.loads(gzip.decompress(raw))
         assert len(data["license_text"]) > 500  # the source's license travels with its data
+        # ... and beside it as the license file the wheel's metadata lists (tools/build_public_priors.py)
+        text = resources.files("metahpo").joinpath("public_priors", f"LICENSE.{name}").read_text()
+        assert data["license_text"].strip() in text
+        assert f"License: {f.license}" in text
     assert sorted(families["random_forest"].space.params) == [
         "bootstrap",
         "criterion",

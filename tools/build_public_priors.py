@@ -91,8 +91,19 @@ def write(family: str, data: dict[str, Any]) -> None:
     raw = json.dumps(data, separators=(",", ":"), sort_keys=True).encode()
     path = OUT / f"{family}.json.gz"
     path.write_bytes(gzip.compress(raw, compresslevel=9, mtime=0))
+    write_license(family, data)
     n = sum(len(t["values"]) for t in data["tasks"])
     print(f"{family}: {len(data['tasks'])} tasks, {n} trials, {path.stat().st_size / 1e6:.2f} MB -> {path}")
+
+
+def write_license(family: str, data: dict[str, Any]) -> None:
+    """``LICENSE.<family>``: the source's license text with its attribution, beside the family file
+    (the wheel lists it in ``project.license-files``)."""
+    head = (
+        f"{data['title']}: {data['source']}\n"
+        f"Attribution: {data['attribution']}\nLicense: {data['license']}\n\n"
+    )
+    (OUT / f"LICENSE.{family}").write_text(head + data["license_text"].rstrip("\n") + "\n")
 
 
 def random_forest(data: Path) -> None:
@@ -263,7 +274,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=os.environ.get("METAHPO_BENCH_DATA", "../shared/data"))
     parser.add_argument("--generated-trials", type=int, default=100)
+    parser.add_argument(
+        "--licenses-only",
+        action="store_true",
+        help="only write LICENSE.<family> from the family files already built (no data needed)",
+    )
     args = parser.parse_args()
+    if args.licenses_only:
+        for path in sorted(OUT.glob("*.json.gz")):
+            write_license(path.name.removesuffix(".json.gz"), json.loads(gzip.decompress(path.read_bytes())))
+        return
     data = Path(args.data)
     OUT.mkdir(parents=True, exist_ok=True)
     random_forest(data)
