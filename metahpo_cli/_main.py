@@ -82,7 +82,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     bench.add_argument("--out", default="bench-out", help="output folder (default: %(default)s)")
     bench.add_argument("--quick", action="store_true", help="small CI-sized run (about 2 minutes)")
-    bench.add_argument("--problems", nargs="+", default=None, help="lcbench rbv2_xgboost tabrepo_lightgbm")
+    bench.add_argument(
+        "--problems",
+        nargs="+",
+        default=None,
+        help="lcbench rbv2_xgboost tabrepo_lightgbm lcbench-mo lcbench-constrained (the default set), "
+        "tabrepo_lightgbm-nearest",
+    )
     bench.add_argument(
         "--methods",
         nargs="+",

@@ -72,6 +72,26 @@ def test_tabrepo_snaps_to_the_pool() -> None:
     assert p.snap(proposal, taken) == cfgs[0]
 
 
+def test_the_nearest_pool_rule_is_a_fixed_function_of_the_proposal() -> None:
+    p = load_problem(DATA, "tabrepo_lightgbm-nearest")
+    assert p.name == "tabrepo_lightgbm-nearest"
+    assert p.snap is not None
+    rng = np.random.default_rng(0)
+    proposals = p.random_configs(30, rng)
+    taken: set[int] = set()
+    first = [p.snap(c, taken) for c in proposals]
+    again = [p.snap(c, taken) for c in proposals]  # whatever the run evaluated before
+    assert first == again
+    values = p.evaluate(p.tasks[0], proposals)
+    assert np.array_equal(values, p.evaluate(p.tasks[0], first))
+    # under the default rule the same proposals evaluate other pool members the second time
+    default = load_problem(DATA, "tabrepo_lightgbm")
+    assert default.snap is not None
+    taken.clear()
+    first = [default.snap(c, taken) for c in proposals]
+    assert [default.snap(c, taken) for c in proposals] != first
+
+
 def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     args = [
         "bench",

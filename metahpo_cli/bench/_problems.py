@@ -22,7 +22,12 @@ TabRepo LightGBM (``tabrepo_lightgbm/``) is a pool problem: 104 real configurati
 93 datasets; a proposal is snapped to the nearest pool configuration in the encoded unit cube of
 the pool's space that this run has not evaluated yet (the same rule for every method: as in pool
 benchmarks such as HPO-B, a trial never re-evaluates a pool member) and its measured
-``metric_error`` is returned.
+``metric_error`` is returned.  Optuna cannot change a trial's parameters after ``ask``, so the
+sampler is told that value at its own proposal: under this rule what it learns at a point depends
+on what the run evaluated before.  ``tabrepo_lightgbm-nearest`` (not run by default) is the same
+pool under the other rule: a proposal evaluates its nearest pool configuration, evaluated before
+or not, so the objective is a fixed (piecewise constant) function of the proposal and a repeated
+pool configuration is a spent trial.
 """
 
 from __future__ import annotations
@@ -286,8 +291,10 @@ _LGBM_DEFAULTS = {
 }
 
 
-def load_tabrepo(folder: Path) -> Problem:
-    """TabRepo's LightGBM pool -> :class:`Problem` whose proposals snap to pool configurations."""
+def load_tabrepo(folder: Path, *, untried_only: bool = True) -> Problem:
+    """TabRepo's LightGBM pool -> :class:`Problem` whose proposals snap to pool configurations: the
+    nearest one the run has not evaluated yet (``tabrepo_lightgbm``) or, with ``untried_only=False``,
+    the nearest one (``tabrepo_lightgbm-nearest``; see the module docstring)."""
     configs = json.loads((folder / "configs_lightgbm.json").read_text())
     pool_names = sorted(configs)
     pool = []
@@ -325,14 +332,14 @@ def load_tabrepo(folder: Path) -> Problem:
         return int(np.argmin(dist))
 
     def snap(cfg: dict[str, Any], taken: set[int]) -> dict[str, Any]:
-        i = nearest(cfg, taken)
+        i = nearest(cfg, taken if untried_only else ())
         taken.add(i)
         return dict(pool[i])
 
     def evaluate(task: str, cfgs: list[dict[str, Any]]) -> np.ndarray:
         return np.array([errors[task][pool_names[nearest(c)]] for c in cfgs])
 
-    problem = Problem("tabrepo_lightgbm", tasks, dists)
+    problem = Problem("tabrepo_lightgbm" if untried_only else "tabrepo_lightgbm-nearest", tasks, dists)
     problem.evaluate = evaluate
     problem.scan = lambda task, rng: np.array([errors[task][n] for n in pool_names])
     problem.snap = snap
@@ -340,10 +347,11 @@ def load_tabrepo(folder: Path) -> Problem:
 
 
 def load_problem(data: Path, name: str) -> Problem:
-    """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name), ``tabrepo_lightgbm``,
-    ``lcbench-mo`` (two objectives) or ``lcbench-constrained``."""
-    if name == "tabrepo_lightgbm":
-        return load_tabrepo(data / "tabrepo_lightgbm")
+    """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name), ``tabrepo_lightgbm``
+    (``tabrepo_lightgbm-nearest``: the other pool rule), ``lcbench-mo`` (two objectives) or
+    ``lcbench-constrained``."""
+    if name in ("tabrepo_lightgbm", "tabrepo_lightgbm-nearest"):
+        return load_tabrepo(data / "tabrepo_lightgbm", untried_only=name == "tabrepo_lightgbm")
     if name in ("lcbench-mo", "lcbench-constrained"):
         kind: Literal["multi", "constrained"] = "multi" if name == "lcbench-mo" else "constrained"
         return load_lcbench_outputs(data / "yahpo" / "lcbench", kind)
