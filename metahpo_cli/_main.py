@@ -86,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
         "--problems",
         nargs="+",
         default=None,
-        help="lcbench rbv2_xgboost tabrepo_lightgbm lcbench-mo lcbench-constrained (the default set), "
+        help="lcbench rbv2_xgboost tabrepo_lightgbm lcbench-mo lcbench-constrained (the default set "
+        "without --quick), "
         "tabrepo_lightgbm-nearest",
     )
     bench.add_argument(

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+import optuna
 import pytest
 from _needs import need
 
@@ -90,6 +91,23 @@ def test_the_nearest_pool_rule_is_a_fixed_function_of_the_proposal() -> None:
     taken.clear()
     first = [default.snap(c, taken) for c in proposals]
     assert [default.snap(c, taken) for c in proposals] != first
+
+
+def test_the_nearest_pool_problem_runs_with_priors_of_distinct_pool_configurations(tmp_path: Path) -> None:
+    args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--quick", "--problems"]
+    args += ["tabrepo_lightgbm-nearest", "--methods", "random", "--budget", "3", "--test-tasks", "1"]
+    args += ["--prior-tasks", "2", "--prior-trials", "60"]
+    assert main(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert set(res["problems"]) == {"tabrepo_lightgbm-nearest"}
+    storage = f"sqlite:///{tmp_path / 'kb-tabrepo_lightgbm-nearest-split0.db'}"
+    names = optuna.get_all_study_names(storage)
+    assert len(names) == 2
+    assert all(n.startswith("tabrepo_lightgbm-nearest-prior-") for n in names)
+    for name in names:
+        trials = optuna.load_study(study_name=name, storage=storage).trials
+        # 60 random configurations of a 104-configuration pool: distinct, as a user's study would be
+        assert len({tuple(sorted(t.params.items())) for t in trials}) == 60
 
 
 def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -33,6 +33,10 @@ def test_every_family_ships_with_its_license_and_attribution() -> None:
         text = resources.files("metahpo").joinpath("public_priors", f"LICENSE.{name}").read_text()
         assert data["license_text"].strip() in text
         assert f"License: {f.license}" in text
+        if f.license == "Apache-2.0":  # the License itself, not only its notice (section 4(a))
+            assert "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION" in text
+    shipped = {p.name for p in resources.files("metahpo").joinpath("public_priors").iterdir()}
+    assert {n for n in shipped if n.startswith("LICENSE.")} == {f"LICENSE.{n}" for n in families}
     assert sorted(families["random_forest"].space.params) == [
         "bootstrap",
         "criterion",

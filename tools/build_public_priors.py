@@ -1,8 +1,10 @@
 """Build the public prior studies shipped in the package (``metahpo/public_priors/*.json.gz``)
-from the public HPO data in ``../shared/data`` (see its README).  The wheel ships the result, never
-the data.  Re-running it gives the same files (seeded, sorted, no time stamps).
+from the public HPO data in ``../shared/data`` (see its README), and beside each its source's
+license file (``LICENSE.<family>``).  The wheel ships the result, never the data.  Re-running it
+gives the same files (seeded, sorted, no time stamps).
 
 Run: python tools/build_public_priors.py [--data ../shared/data] [--generated-trials 100]
+     python tools/build_public_priors.py --licenses-only   # the license files from the built families
 
 Families (the file layout is documented in ``metahpo/_public.py``):
 - ``random_forest``: openml-pimp's real runs of scikit-learn's RandomForestClassifier (500 per
@@ -98,12 +100,28 @@ def write(family: str, data: dict[str, Any]) -> None:
 
 def write_license(family: str, data: dict[str, Any]) -> None:
     """``LICENSE.<family>``: the source's license text with its attribution, beside the family file
-    (the wheel lists it in ``project.license-files``)."""
+    (the wheel lists it in ``project.license-files``).  A source that ships only the Apache-2.0
+    notice (YAHPO Gym) gets the License's full text after it (Apache-2.0 section 4(a)), taken
+    from a family already built whose source ships it (TabRepo)."""
     head = (
         f"{data['title']}: {data['source']}\n"
         f"Attribution: {data['attribution']}\nLicense: {data['license']}\n\n"
     )
-    (OUT / f"LICENSE.{family}").write_text(head + data["license_text"].rstrip("\n") + "\n")
+    text = head + data["license_text"].rstrip("\n") + "\n"
+    if data["license"] == "Apache-2.0" and _APACHE_TERMS not in data["license_text"]:
+        text += "\n\nThe License referred to above:\n\n" + _apache_full_text()
+    (OUT / f"LICENSE.{family}").write_text(text, encoding="utf-8")
+
+
+_APACHE_TERMS = "TERMS AND CONDITIONS FOR USE, REPRODUCTION, AND DISTRIBUTION"
+
+
+def _apache_full_text() -> str:
+    for path in sorted(OUT.glob("*.json.gz")):
+        built = json.loads(gzip.decompress(path.read_bytes()))
+        if built["license"] == "Apache-2.0" and _APACHE_TERMS in built["license_text"]:
+            return str(built["license_text"]).rstrip("\n") + "\n"
+    raise RuntimeError("no family file holds the full Apache-2.0 text: build lightgbm (TabRepo) first")
 
 
 def random_forest(data: Path) -> None:

@@ -27,7 +27,8 @@ sampler is told that value at its own proposal: under this rule what it learns a
 on what the run evaluated before.  ``tabrepo_lightgbm-nearest`` (not run by default) is the same
 pool under the other rule: a proposal evaluates its nearest pool configuration, evaluated before
 or not, so the objective is a fixed (piecewise constant) function of the proposal and a repeated
-pool configuration is a spent trial.
+pool configuration is a spent trial.  Its prior studies are built under the default rule (each a
+set of distinct pool configurations, as for ``tabrepo_lightgbm``).
 """
 
 from __future__ import annotations
@@ -90,6 +91,8 @@ class Problem:
     # pool problems: (proposal, pool indices this run has taken) -> the pool configuration it
     # evaluates; the chosen index is added to the set.
     snap: Callable[[dict[str, Any], set[int]], dict[str, Any]] | None = field(repr=False, default=None)
+    # the same for the prior studies' random configurations (None: ``snap``)
+    prior_snap: Callable[[dict[str, Any], set[int]], dict[str, Any]] | None = field(repr=False, default=None)
     n_objectives: int = 1
     constraint: Callable[[str, list[dict[str, Any]]], np.ndarray] | None = field(repr=False, default=None)
     constraint_name: str = "constraint"
@@ -331,8 +334,13 @@ def load_tabrepo(folder: Path, *, untried_only: bool = True) -> Problem:
             dist[list(taken)] = np.inf
         return int(np.argmin(dist))
 
-    def snap(cfg: dict[str, Any], taken: set[int]) -> dict[str, Any]:
-        i = nearest(cfg, taken if untried_only else ())
+    def snap_untried(cfg: dict[str, Any], taken: set[int]) -> dict[str, Any]:
+        i = nearest(cfg, taken)
+        taken.add(i)
+        return dict(pool[i])
+
+    def snap_nearest(cfg: dict[str, Any], taken: set[int]) -> dict[str, Any]:
+        i = nearest(cfg)
         taken.add(i)
         return dict(pool[i])
 
@@ -342,7 +350,8 @@ def load_tabrepo(folder: Path, *, untried_only: bool = True) -> Problem:
     problem = Problem("tabrepo_lightgbm" if untried_only else "tabrepo_lightgbm-nearest", tasks, dists)
     problem.evaluate = evaluate
     problem.scan = lambda task, rng: np.array([errors[task][n] for n in pool_names])
-    problem.snap = snap
+    problem.snap = snap_untried if untried_only else snap_nearest
+    problem.prior_snap = snap_untried
     return problem
 
 

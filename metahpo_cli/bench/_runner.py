@@ -8,10 +8,12 @@ Protocol (per problem):
    studies would be.  Methods never see a held-out task's data.
 3. Each method runs ``budget`` trials on every held-out task with every seed, through Optuna's
    ask/tell interface; pool problems snap every proposal to the nearest pool configuration not yet
-   evaluated in the run.  MetaSampler learns from ``"<storage>::<problem>-prior-*"``; CmaEsSampler
-   gets all prior trials as ``source_trials`` (Optuna's own transfer method).  ``meta`` is the
-   default ``MetaSampler`` (``surrogate="auto"``); ``meta-mtgp`` / ``meta-neural`` (not run by
-   default) force a surrogate.  The Hyperopt methods
+   evaluated in the run (``tabrepo_lightgbm-nearest``: to the nearest pool configuration; prior
+   studies always take distinct pool configurations).  MetaSampler learns from
+   ``"<storage>::<problem>-prior-*"``; CmaEsSampler gets all prior trials as ``source_trials``
+   (Optuna's own transfer method).  ``meta`` is the default ``MetaSampler``
+   (``surrogate="auto"``); ``meta-mtgp`` / ``meta-neural`` (not run by default) force a
+   surrogate.  The Hyperopt methods
    (``hyperopt-tpe`` = ``tpe.suggest``, ``hyperopt-meta`` = :class:`hyperopt_meta.MetaAlgo` with
    the same prior studies) run ``fmin`` on the same space written with ``hp.*``; conditional
    parameters are sampled in every trial there and the objective ignores them when inactive
@@ -150,9 +152,10 @@ def build_priors(problem: Problem, tasks: Sequence[str], storage: str, n_trials:
             continue
         rng = np.random.default_rng(seed * 100_003 + i)
         cfgs = problem.random_configs(n_trials, rng)
-        if problem.snap is not None:
+        snap = problem.prior_snap or problem.snap
+        if snap is not None:
             taken: set[int] = set()
-            cfgs = [problem.snap(c, taken) for c in cfgs]
+            cfgs = [snap(c, taken) for c in cfgs]
         values = problem.evaluate(task, cfgs).reshape(len(cfgs), problem.n_objectives)
         constraints = problem.constraint(task, cfgs) if problem.constraint is not None else None
         study = optuna.create_study(
