@@ -145,6 +145,24 @@ def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.Capt
     assert (tmp_path / "results.md").exists()
 
 
+def test_each_problem_and_split_trains_its_neural_surrogate_in_its_own_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The figures must not depend on what the machine cached before: the bench never reads or
+    # writes the user's cache, and each problem and split has a folder of its own.
+    user_cache = tmp_path / "user-cache"
+    monkeypatch.setenv("METAHPO_CACHE_DIR", str(user_cache))
+    out = tmp_path / "out"
+    args = ["bench", "--data", str(DATA), "--out", str(out), "--quick", "--problems", "lcbench"]
+    args += ["--methods", "meta-neural", "--budget", "5", "--test-tasks", "1", "--prior-tasks", "3"]
+    args += ["--prior-trials", "10"]
+    assert main(args) == 0
+    assert not user_cache.exists() or not any(user_cache.iterdir())
+    (model,) = (out / "surrogate-cache" / "lcbench-split0").glob("*.pt")
+    assert model.stat().st_size > 0
+    assert sorted(p.name for p in (out / "surrogate-cache").iterdir()) == ["lcbench-split0"]
+
+
 def test_hyperopt_methods_run_on_conditional_and_pool_problems(tmp_path: Path) -> None:
     args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--quick", "--problems", "rbv2_xgboost"]
     args += ["tabrepo_lightgbm", "--methods", "hyperopt-tpe", "hyperopt-meta", "--budget", "6"]

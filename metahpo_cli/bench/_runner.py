@@ -13,7 +13,11 @@ Protocol (per problem):
    ``"<storage>::<problem>-prior-*"``; CmaEsSampler gets all prior trials as ``source_trials``
    (Optuna's own transfer method).  ``meta`` is the default ``MetaSampler``
    (``surrogate="auto"``); ``meta-mtgp`` / ``meta-neural`` (not run by default) force a
-   surrogate.  The Hyperopt methods
+   surrogate.  The neural surrogate is cached in ``<out>/surrogate-cache/<problem>-split<k>/``,
+   one folder per problem and split, never in the user's cache: each run trains it from its own
+   prior studies alone (a model cached before, for other priors of the same space, would be
+   fine-tuned instead, and the figures would depend on what the machine had run before).  The
+   Hyperopt methods
    (``hyperopt-tpe`` = ``tpe.suggest``, ``hyperopt-meta`` = :class:`hyperopt_meta.MetaAlgo` with
    the same prior studies) run ``fmin`` on the same space written with ``hp.*``; conditional
    parameters are sampled in every trial there and the objective ignores them when inactive
@@ -110,13 +114,23 @@ class BenchConfig:
         )
 
 
+def _surrogate_cache(storage: str) -> Path:
+    """The neural-surrogate cache folder of the problem and split whose prior studies are in the
+    SQLite ``storage``: ``<out>/kb-<problem>-split<k>.db`` -> ``<out>/surrogate-cache/<problem>-split<k>``."""
+    db = Path(storage.removeprefix("sqlite:///"))
+    return db.parent / "surrogate-cache" / db.stem.removeprefix("kb-")
+
+
 def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.samplers.BaseSampler:
     if method in _META_SURROGATES:
         from optuna_meta import MetaSampler
 
         surrogate = _META_SURROGATES[method]
         return MetaSampler(
-            source_studies=[f"{storage}::{problem.name}-prior-*"], seed=seed, surrogate=surrogate
+            source_studies=[f"{storage}::{problem.name}-prior-*"],
+            seed=seed,
+            surrogate=surrogate,
+            surrogate_cache=_surrogate_cache(storage),
         )
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -251,7 +265,10 @@ def _run_hyperopt(
         from hyperopt_meta import MetaAlgo
         from optuna_meta import load_prior_studies
 
-        algo = MetaAlgo(source_trials=load_prior_studies(storage, f"{problem.name}-prior-*")).suggest
+        algo = MetaAlgo(
+            source_trials=load_prior_studies(storage, f"{problem.name}-prior-*"),
+            surrogate_cache=_surrogate_cache(storage),
+        ).suggest
     else:
         raise ValueError(f"--methods: unknown method {method!r} (choose from {', '.join(METHODS)})")
     values: list[float] = []
