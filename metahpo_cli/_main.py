@@ -239,8 +239,8 @@ def _train(args: argparse.Namespace) -> int:
         print(f"note: {note}")
     print(
         f"{'trained' if training.trained else 'up to date (use --force to retrain)'}: {path}; "
-        f"{len(result.history)} epochs, best validation NLL "
-        f"{min(r['val_nll'] for r in result.history):.4f}, {result.seconds:.1f} s on {result.device}"
+        f"{len(result.history)} epochs, final validation NLL "
+        f"{result.history[-1]['val_nll']:.4f}, {result.seconds:.1f} s on {result.device}"
     )
     return 0
 
