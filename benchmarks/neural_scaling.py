@@ -3,7 +3,7 @@
 Prior studies of 100 trials each on a 6-parameter mixed space (4 floats, 1 int, 1 categorical)
 of related tasks; sizes 1k, 10k, 100k prior trials by default.  For each size: time to align the
 priors and build the portfolio, time to meta-train (``metahpo train``'s code path, default
-settings, early stopping), epochs, and the median seconds per suggestion of ``MetaEngine`` with
+settings: all ``max_epochs``), epochs, and the median seconds per suggestion of ``MetaEngine`` with
 ``surrogate="neural"`` around target trials 10, 25 and 50 (the model already trained); the
 multi-task GP (``surrogate="mtgp"``) is timed alongside for comparison.
 

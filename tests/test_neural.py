@@ -251,7 +251,7 @@ def test_cli_train_then_info_and_the_sampler_uses_the_trained_file(
 
 def test_new_priors_fine_tune_the_cached_model_within_bounded_epochs(tmp_path: Path) -> None:
     # A study finishes (one more prior): the model cached for the same space and settings is the
-    # starting point, trained for at most a quarter of the epochs; the earlier file is kept.
+    # starting point, trained for a quarter of the epochs; the earlier file is kept.
     cache = tmp_path / "cache"
     config = EngineConfig(surrogate="neural", surrogate_cache=str(cache))
     first = MetaEngine(priors(6), config).train_neural(SPACE, "minimize")

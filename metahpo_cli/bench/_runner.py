@@ -4,7 +4,7 @@ Protocol (per problem):
 1. Tasks are split with a fixed seed (``split_seed``): the first ``test_tasks`` of a permutation
    are held out, the next ``prior_tasks`` are prior tasks.
 2. One prior study per prior task (``prior_trials`` uniformly random configurations, evaluated on
-   the task) is stored in an Optuna SQLite storage ``<out>/kb-<problem>.db``, as a user's earlier
+   the task) is stored in an Optuna SQLite storage ``<out>/kb-<problem>-split<k>.db``, as a user's earlier
    studies would be.  Methods never see a held-out task's data.
 3. Each method runs ``budget`` trials on every held-out task with every seed, through Optuna's
    ask/tell interface; pool problems snap every proposal to the nearest pool configuration not yet
@@ -14,10 +14,11 @@ Protocol (per problem):
    (Optuna's own transfer method).  ``meta`` is the default ``MetaSampler``
    (``surrogate="auto"``); ``meta-mtgp`` / ``meta-neural`` (not run by default) force a
    surrogate.  The neural surrogate is cached in ``<out>/surrogate-cache/<problem>-split<k>/``,
-   one folder per problem and split, never in the user's cache: each run trains it from its own
-   prior studies alone (a model cached before, for other priors of the same space, would be
-   fine-tuned instead, and the figures would depend on what the machine had run before).  The
-   Hyperopt methods
+   one folder per problem and split, never in the user's cache, so a fresh ``--out`` trains it
+   from the run's prior studies alone (a model cached before for other priors of the same space
+   would be fine-tuned instead, and the figures would depend on what the machine had run
+   before; a second run into the same ``--out`` with more ``--prior-tasks`` does fine-tune the
+   first run's model).  The Hyperopt methods
    (``hyperopt-tpe`` = ``tpe.suggest``, ``hyperopt-meta`` = :class:`hyperopt_meta.MetaAlgo` with
    the same prior studies) run ``fmin`` on the same space written with ``hp.*``; conditional
    parameters are sampled in every trial there and the objective ignores them when inactive
@@ -114,14 +115,9 @@ class BenchConfig:
         )
 
 
-def _surrogate_cache(storage: str) -> Path:
-    """The neural-surrogate cache folder of the problem and split whose prior studies are in the
-    SQLite ``storage``: ``<out>/kb-<problem>-split<k>.db`` -> ``<out>/surrogate-cache/<problem>-split<k>``."""
-    db = Path(storage.removeprefix("sqlite:///"))
-    return db.parent / "surrogate-cache" / db.stem.removeprefix("kb-")
-
-
-def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.samplers.BaseSampler:
+def _sampler(
+    method: str, seed: int, storage: str, problem: Problem, surrogate_cache: Path | None = None
+) -> optuna.samplers.BaseSampler:
     if method in _META_SURROGATES:
         from optuna_meta import MetaSampler
 
@@ -130,7 +126,7 @@ def _sampler(method: str, seed: int, storage: str, problem: Problem) -> optuna.s
             source_studies=[f"{storage}::{problem.name}-prior-*"],
             seed=seed,
             surrogate=surrogate,
-            surrogate_cache=_surrogate_cache(storage),
+            surrogate_cache=surrogate_cache,
         )
     if method == "random":
         return optuna.samplers.RandomSampler(seed=seed)
@@ -190,15 +186,26 @@ def build_priors(problem: Problem, tasks: Sequence[str], storage: str, n_trials:
         )
 
 
-def run_one(problem: Problem, task: str, method: str, seed: int, budget: int, storage: str) -> dict[str, Any]:
+def run_one(
+    problem: Problem,
+    task: str,
+    method: str,
+    seed: int,
+    budget: int,
+    storage: str,
+    surrogate_cache: Path | None = None,
+) -> dict[str, Any]:
     """One optimisation run; returns the values (a list per trial on multi-objective problems),
-    the constraint values (constrained problems) and the sampler's seconds per trial."""
+    the constraint values (constrained problems) and the sampler's seconds per trial.
+    ``surrogate_cache``: where MetaSampler / MetaAlgo cache the neural surrogate (None: the
+    user's cache)."""
     if not applies(method, problem):
         raise ValueError(f"{method} does not take {problem.kind} problems such as {problem.name}")
     if method.startswith("hyperopt-"):
-        return _run_hyperopt(problem, task, method, seed, budget, storage)
+        return _run_hyperopt(problem, task, method, seed, budget, storage, surrogate_cache)
     study = optuna.create_study(
-        sampler=_sampler(method, seed, storage, problem), directions=["minimize"] * problem.n_objectives
+        sampler=_sampler(method, seed, storage, problem, surrogate_cache),
+        directions=["minimize"] * problem.n_objectives,
     )
     values: list[Any] = []
     constraints: list[float] = []
@@ -255,7 +262,13 @@ def _hyperopt_space(problem: Problem) -> dict[str, Any]:
 
 
 def _run_hyperopt(
-    problem: Problem, task: str, method: str, seed: int, budget: int, storage: str
+    problem: Problem,
+    task: str,
+    method: str,
+    seed: int,
+    budget: int,
+    storage: str,
+    surrogate_cache: Path | None,
 ) -> dict[str, Any]:
     from hyperopt import Trials, fmin, tpe
 
@@ -267,7 +280,7 @@ def _run_hyperopt(
 
         algo = MetaAlgo(
             source_trials=load_prior_studies(storage, f"{problem.name}-prior-*"),
-            surrogate_cache=_surrogate_cache(storage),
+            surrogate_cache=surrogate_cache,
         ).suggest
     else:
         raise ValueError(f"--methods: unknown method {method!r} (choose from {', '.join(METHODS)})")
@@ -326,6 +339,7 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
         test = [problem.tasks[i] for i in order[: cfg.test_tasks]]
         prior = [problem.tasks[i] for i in order[cfg.test_tasks : cfg.test_tasks + cfg.prior_tasks]]
         storage = f"sqlite:///{(out_dir / f'kb-{pname}-split{cfg.split_seed}.db').resolve()}"
+        cache = (out_dir / "surrogate-cache" / f"{pname}-split{cfg.split_seed}").resolve()
         t0 = time.perf_counter()
         build_priors(problem, prior, storage, cfg.prior_trials, cfg.split_seed)
         methods = [m for m in cfg.methods if applies(m, problem)]
@@ -342,7 +356,7 @@ def run_bench(cfg: BenchConfig, out: Callable[[str], None] = print) -> dict[str,
                     if m in failed:
                         continue
                     try:
-                        run = run_one(problem, task, m, seed, cfg.budget, storage)
+                        run = run_one(problem, task, m, seed, cfg.budget, storage, cache)
                     except Exception as e:  # a baseline that rejects the problem is reported, not fatal
                         failed[m] = f"{type(e).__name__}: {e}"
                         continue
