@@ -166,10 +166,11 @@ def meta_train(
         the weights after the last epoch and the per-epoch history.  The history's ``val_nll``
         (the NLL of held-out prior tasks, when there are 10 or more) is a diagnostic only: it
         neither stops the training nor picks the weights.  Used for early stopping (patience 5)
-        it ended the training after 5-13 epochs, at its best as early as the second, while the
+        it ended the training after 5-16 epochs, at its best as early as the second, while the
         search on held-out tasks kept getting better with all 40 (README, "Full mode against
-        GPSampler, and the meta-training that ends early").  It scores how well the meta-learnt kernel fits a new task without seeing
-        any of it; the search adapts the kernel to its target and gains from sharper features.
+        GPSampler, and the meta-training that ends early").  It scores how well the meta-learnt
+        kernel fits a new task without seeing any of it; the search adapts the kernel to its
+        target and gains from sharper features.
     """
     cfg = config or NeuralConfig()
     dev = device or torch.device("cpu")
