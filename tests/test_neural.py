@@ -291,3 +291,32 @@ def test_a_model_cached_by_an_earlier_version_under_its_old_name_is_found(tmp_pa
     again = MetaEngine(priors(6), config).train_neural(SPACE, "minimize")
     assert not again.trained
     assert again.path == str(old)
+
+
+def test_meta_training_runs_every_epoch_and_returns_the_last_epochs_weights() -> None:
+    # No early stop: every epoch runs, and the weights are those the last epoch's validation NLL
+    # was computed with (the held-out task of the seeded split), not an earlier epoch's.
+    from metahpo._neural import DeepKernelGP
+
+    # (with these settings and seed the held-out NLL is lowest at epoch 7 of 12)
+    cfg = NeuralConfig(max_epochs=12, steps_per_epoch=10, batch_tasks=4, batch_points=16, adapt_steps=5)
+    data = tasks()
+    res = meta_train(data, SPACE.n_features, config=cfg, seed=1)
+    assert len(res.history) == cfg.max_epochs
+    assert min(res.history, key=lambda r: r["val_nll"])["epoch"] < cfg.max_epochs
+    held_out = np.random.default_rng(1).permutation(len(data))[: len(data) // 10]
+    model = DeepKernelGP(SPACE.n_features, cfg.hidden, cfg.features).double()
+    model.load_state_dict(res.state)
+    with torch.no_grad():
+        nll = np.mean(
+            [
+                float(
+                    model.nll(
+                        torch.as_tensor(X[: 2 * cfg.batch_points])[None],
+                        torch.as_tensor(z[: 2 * cfg.batch_points])[None],
+                    )
+                )
+                for X, z in (data[i] for i in held_out)
+            ]
+        )
+    assert nll == pytest.approx(res.history[-1]["val_nll"], rel=1e-9)
