@@ -275,3 +275,27 @@ def test_multi_objective_and_constrained_lcbench_problems(tmp_path: Path) -> Non
     ]
     assert set(optuna.load_study(study_name=name, storage=storage).trials[0].constraints) == {"time"}
     assert "hypervolume regret" in (tmp_path / "results.md").read_text()
+
+
+def test_same_start_script_gives_both_samplers_the_same_first_trials(tmp_path: Path) -> None:
+    """``benchmarks/same_start.py``: GPSampler and MetaSampler continue studies whose first
+    ``--startup`` trials are the same random ones, and the output reads as a bench result."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "same.json"
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "same_start.py"
+    args = ["--data", str(DATA), "--problem", "lcbench", "--seeds", "1", "--budget", "5", "--startup", "3"]
+    done = subprocess.run(
+        [sys.executable, str(script), *args, "--out", str(out)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    res = json.loads(out.read_text())["problems"]["lcbench"]
+    assert set(res["runs"]) == {"gp", "meta"}
+    assert len(res["test_tasks"]) == 5
+    for task in res["test_tasks"]:
+        gp, meta = res["runs"]["gp"][task][0]["values"], res["runs"]["meta"][task][0]["values"]
+        assert len(gp) == len(meta) == 5
+        assert gp[:3] == meta[:3]  # the shared random start
+    bad = subprocess.run([sys.executable, str(script), *args[:-2], "--startup", "9", "--out", str(out)])
+    assert bad.returncode == 2
