@@ -1,10 +1,12 @@
 """MetaSampler without priors against GPSampler from the same first trials.
 
 The first ``--startup`` trials of every run come from Optuna's ``RandomSampler(seed)``; then
-GPSampler or MetaSampler (no prior studies) takes over the same study.  GPSampler's own start is
-that random sampler, so its curves equal ``metahpo bench``'s; MetaSampler's differ from the bench
-only in where it starts.  So a gap between the two here lies in the model or the acquisition,
-not in the start.  Held-out tasks as ``metahpo bench --split-seed N`` chooses them::
+GPSampler or MetaSampler (no prior studies), each told to start its model after ``--startup``
+trials, takes over the same study.  With the default 10 (both samplers' own start) GPSampler's
+curves are those of ``metahpo bench``, whose own start is that random sampler; MetaSampler's
+differ from ``metahpo bench --prior-tasks 0`` only in where it starts.  So a gap between the two
+here lies in the model or the acquisition, not in the start.  Held-out tasks as
+``metahpo bench --split-seed N`` chooses them::
 
     python benchmarks/same_start.py --data ../shared/data --problem lcbench --split-seed 1 --out same.json
     python benchmarks/ablation.py --data ../shared/data same=same.json   # tables against GPSampler
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -31,18 +34,21 @@ def _run(problem: Any, task: str, method: str, seed: int, budget: int, startup: 
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     values: list[float] = []
+    seconds: list[float] = []
     for t in range(budget):
         if t == startup:
             study.sampler = (
-                optuna.samplers.GPSampler(seed=seed)
+                optuna.samplers.GPSampler(seed=seed, n_startup_trials=startup)
                 if method == "gp"
-                else MetaSampler(source_studies=[], seed=seed)
+                else MetaSampler(source_studies=[], seed=seed, n_startup_trials=startup)
             )
+        t0 = time.perf_counter()
         trial = study.ask()
         params = problem.suggest(trial)
+        seconds.append(time.perf_counter() - t0)
         values.append(float(problem.evaluate(task, [params])[0]))
         study.tell(trial, values[-1])
-    return {"values": values, "seconds": [0.0] * budget}
+    return {"values": values, "seconds": seconds}
 
 
 def main() -> None:
@@ -57,8 +63,15 @@ def main() -> None:
     args = parser.parse_args()
     if not 0 < args.startup < args.budget:
         parser.error(f"--startup must be between 1 and --budget - 1 (got {args.startup})")
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1 (got {args.seeds})")
+    if args.split_seed < 0:
+        parser.error(f"--split-seed must be >= 0 (got {args.split_seed})")
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    problem = load_problem(Path(args.data), args.problem)
+    try:
+        problem = load_problem(Path(args.data), args.problem)
+    except (OSError, ValueError, KeyError) as e:
+        parser.error(f"--problem {args.problem} from --data {args.data}: {e}")
     if problem.n_objectives != 1 or problem.constraint is not None or problem.snap is not None:
         parser.error(f"{args.problem}: only single-objective, unconstrained, unpooled problems")
     cfg = BenchConfig(
@@ -81,7 +94,7 @@ def main() -> None:
     Path(args.out).write_text(json.dumps({"config": asdict(cfg), "problems": {args.problem: result}}))
     scans = {t: problem.scan(t, np.random.default_rng(cfg.split_seed)) for t in test}
     s = summarise(runs, scans, cfg.budget, problem)
-    marks = [b for b in (10, 25, 50, 100) if b <= cfg.budget]
+    marks = sorted({b for b in (10, 25, 50, 100) if b < cfg.budget} | {cfg.budget})
     print(f"| method | {' | '.join(f'@{b}' for b in marks)} |")
     print(f"|---|{'---:|' * len(marks)}")
     for m in cfg.methods:

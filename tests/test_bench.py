@@ -278,24 +278,53 @@ def test_multi_objective_and_constrained_lcbench_problems(tmp_path: Path) -> Non
 
 
 def test_same_start_script_gives_both_samplers_the_same_first_trials(tmp_path: Path) -> None:
-    """``benchmarks/same_start.py``: GPSampler and MetaSampler continue studies whose first
-    ``--startup`` trials are the same random ones, and the output reads as a bench result."""
+    """``benchmarks/same_start.py``: on the bench's held-out tasks, GPSampler and MetaSampler
+    continue studies whose first ``--startup`` trials are the same random ones, their models take
+    over from there, and ``benchmarks/ablation.py`` reads the output."""
     import subprocess
     import sys
 
     out = tmp_path / "same.json"
-    script = Path(__file__).resolve().parents[1] / "benchmarks" / "same_start.py"
-    args = ["--data", str(DATA), "--problem", "lcbench", "--seeds", "1", "--budget", "5", "--startup", "3"]
+    root = Path(__file__).resolve().parents[1]
+    args = ["--data", str(DATA), "--problem", "lcbench", "--seeds", "1", "--budget", "6", "--startup", "3"]
     done = subprocess.run(
-        [sys.executable, str(script), *args, "--out", str(out)], capture_output=True, text=True, timeout=600
+        [sys.executable, str(root / "benchmarks" / "same_start.py"), *args, "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert done.returncode == 0, done.stderr
     res = json.loads(out.read_text())["problems"]["lcbench"]
+    problem = load_problem(DATA, "lcbench")
+    order = np.random.default_rng(0).permutation(len(problem.tasks))
+    assert res["test_tasks"] == [problem.tasks[i] for i in order[:5]]
     assert set(res["runs"]) == {"gp", "meta"}
-    assert len(res["test_tasks"]) == 5
     for task in res["test_tasks"]:
         gp, meta = res["runs"]["gp"][task][0]["values"], res["runs"]["meta"][task][0]["values"]
-        assert len(gp) == len(meta) == 5
+        assert len(gp) == len(meta) == 6
         assert gp[:3] == meta[:3]  # the shared random start
-    bad = subprocess.run([sys.executable, str(script), *args[:-2], "--startup", "9", "--out", str(out)])
+        assert gp[3:] != meta[3:]  # then each sampler's own model
+    report = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "ablation.py"), "--data", str(DATA), f"same={out}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert report.returncode == 0, report.stderr
+    assert "meta@same" in report.stdout
+    bad = subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "same_start.py"),
+            *args[:-2],
+            "--startup",
+            "9",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert bad.returncode == 2
+    assert "--startup must be between 1 and --budget - 1" in bad.stderr
