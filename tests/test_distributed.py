@@ -70,7 +70,10 @@ def _check(study: optuna.Study, n_expected: int) -> None:
     phases = [t.system_attrs.get("metahpo:phase") for t in trials]
     assert "fallback" not in phases
     assert phases.count("portfolio") >= 3  # the zero-shot portfolio was served across workers
-    assert phases.count("mtgp") >= n_expected // 2
+    # a model served most trials: the multi-task GP, or from 15 results the GP on the target alone
+    # when it ranked the recent results better ("gp"; which one depends on the workers' timing)
+    assert phases.count("mtgp") + phases.count("gp") >= n_expected // 2
+    assert set(phases) <= {"portfolio", "startup", "mtgp", "gp"}
 
 
 def test_four_processes_on_postgresql_same_seed_no_duplicates_no_lost_trials() -> None:
