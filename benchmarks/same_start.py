@@ -26,10 +26,10 @@ from typing import Any
 import numpy as np
 import optuna
 
-from metahpo_cli.bench import BenchConfig, load_problem, summarise
+from metahpo_cli.bench import BenchConfig, Problem, load_problem, summarise
 
 
-def _run(problem: Any, task: str, method: str, seed: int, budget: int, startup: int) -> dict[str, Any]:
+def _run(problem: Problem, task: str, method: str, seed: int, budget: int, startup: int) -> dict[str, Any]:
     from optuna_meta import MetaSampler
 
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
