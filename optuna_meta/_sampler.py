@@ -147,6 +147,10 @@ class MetaSampler(BaseSampler):
         self._engine: MetaEngine | None = None
         # (study name, trial number) -> the zero-shot configuration served parameter by parameter
         self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
+        # (study name, trial number) of trials that started with an empty relative search space
+        # (no finished trial yet): they are served the zero-shot portfolio even if another
+        # worker's trial finishes before they ask for their parameters
+        self._zero_shot_open: set[tuple[str, int]] = set()
         # study name -> trial number -> suggestions of this process whose trials are still running:
         # threads (n_jobs > 1) see each other's before the storage does.
         self._inflight: dict[str, dict[int, dict[str, Any]]] = {}
@@ -154,7 +158,7 @@ class MetaSampler(BaseSampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_engine", "_zero_shot", "_inflight", "_reported"):
+        for key in ("_lock", "_engine", "_zero_shot", "_zero_shot_open", "_inflight", "_reported"):
             state.pop(key)
         return state
 
@@ -174,7 +178,11 @@ class MetaSampler(BaseSampler):
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         space = union_space(t.distributions for t in done)
-        return {n: d for n, d in space.items() if not d.single()}
+        relative = {n: d for n, d in space.items() if not d.single()}
+        if not relative:
+            with self._lock:
+                self._zero_shot_open.add((study.study_name, trial.number))
+        return relative
 
     def sample_relative(
         self, study: Study, trial: FrozenTrial, search_space: dict[str, BaseDistribution]
@@ -212,6 +220,7 @@ class MetaSampler(BaseSampler):
     ) -> None:
         with self._lock:
             self._zero_shot.pop((study.study_name, trial.number), None)
+            self._zero_shot_open.discard((study.study_name, trial.number))
             self._inflight.get(study.study_name, {}).pop(trial.number, None)
         self._independent_sampler.after_trial(study, trial, state, values)
 
@@ -265,7 +274,9 @@ class MetaSampler(BaseSampler):
         self, study: Study, trial: FrozenTrial, name: str, dist: BaseDistribution
     ) -> Any | None:
         """Before this study has any finished trial there is no relative search space: serve the
-        zero-shot portfolio parameter by parameter, in the space the prior studies used."""
+        zero-shot portfolio parameter by parameter, in the space the prior studies used.  A trial
+        that started so is served by the priors even when other workers' trials finish before it
+        asks (it was loading the priors): the portfolio rows not yet evaluated, then the model."""
         key = (study.study_name, trial.number)
         with self._lock:
             cfg = self._zero_shot.get(key)
@@ -275,24 +286,33 @@ class MetaSampler(BaseSampler):
             if space is None:
                 return None
 
+            with self._lock:
+                started_empty = key in self._zero_shot_open
+
             def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion | None:
-                if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                # A trial that started with an empty relative search space is still served the
+                # portfolio when another worker's trial has finished since; any other trial asking
+                # for a parameter the relative search space lacked (a new conditional one) is not.
+                if not started_empty and study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
                     return None
+                h = self._history(study, space)
                 seed = _call_seed(self._rng, trial.number)
                 suggestion = engine.suggest(
                     space,
                     _direction(study),
-                    [],
-                    [],
+                    h.observed,  # rows already evaluated are not served again
+                    h.values,
                     pending,
                     seed=seed,
                     fixed=_fixed_params(trial, space),  # a partially enqueued trial keeps its values
                     portfolio_offset=rows_to_leave,
                     # a portfolio row that failed or was pruned is not served again
-                    failed=(h := self._history(study, space)).failed,
+                    failed=h.failed,
                     pruned=h.pruned,
+                    constraints=h.constraints if any(h.constraints) else (),
                 )
-                return suggestion if suggestion.phase == "portfolio" else None
+                # once results are in, the engine's own choice in the priors' space (its model)
+                return suggestion if started_empty or suggestion.phase == "portfolio" else None
 
             cfg = self._claim(study, trial, make)
             with self._lock:
