@@ -179,7 +179,9 @@ class _SpaceState:
 
     def target_gp(self, config: EngineConfig) -> GPSurrogate:
         if self._target_gp is None:
-            self._target_gp = GPSurrogate([], config)
+            # the guard against negative transfer keeps BoTorch's noise prior (measured: see
+            # metahpo._mtgp._gamma_noise_likelihood)
+            self._target_gp = GPSurrogate([], config, noise_prior="lognormal")
         return self._target_gp
 
     @property
