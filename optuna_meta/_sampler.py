@@ -148,8 +148,8 @@ class MetaSampler(BaseSampler):
         # (study name, trial number) -> the zero-shot configuration served parameter by parameter
         self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
         # (study name, trial number) of trials that started with an empty relative search space
-        # (no finished trial yet): they are served the zero-shot portfolio even if another
-        # worker's trial finishes before they ask for their parameters
+        # (no finished trial yet): if other workers' trials finish before they ask for their
+        # parameters, they are served in the relative search space, not at random
         self._zero_shot_open: set[tuple[str, int]] = set()
         # study name -> trial number -> suggestions of this process whose trials are still running:
         # threads (n_jobs > 1) see each other's before the storage does.
@@ -275,51 +275,52 @@ class MetaSampler(BaseSampler):
     ) -> Any | None:
         """Before this study has any finished trial there is no relative search space: serve the
         zero-shot portfolio parameter by parameter, in the space the prior studies used.  A trial
-        that started so is served by the priors even when other workers' trials finish before it
-        asks (it was loading the priors): the portfolio rows not yet evaluated, then the model."""
+        that started so, but asks after other workers' trials have finished (it was loading the
+        priors meanwhile), is served as any later trial: in the relative search space."""
         key = (study.study_name, trial.number)
         with self._lock:
             cfg = self._zero_shot.get(key)
+            started_empty = key in self._zero_shot_open
         if cfg is None:
-            engine = self._get_engine(study)
-            space = prior_space(engine.priors)
-            if space is None:
-                return None
-
-            with self._lock:
-                started_empty = key in self._zero_shot_open
-
-            def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion | None:
-                # A trial that started with an empty relative search space is still served the
-                # portfolio when another worker's trial has finished since; any other trial asking
-                # for a parameter the relative search space lacked (a new conditional one) is not.
-                if not started_empty and study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
-                    return None
-                h = self._history(study, space)
-                seed = _call_seed(self._rng, trial.number)
-                suggestion = engine.suggest(
-                    space,
-                    _direction(study),
-                    h.observed,  # rows already evaluated are not served again
-                    h.values,
-                    pending,
-                    seed=seed,
-                    fixed=_fixed_params(trial, space),  # a partially enqueued trial keeps its values
-                    portfolio_offset=rows_to_leave,
-                    # a portfolio row that failed or was pruned is not served again
-                    failed=h.failed,
-                    pruned=h.pruned,
-                    constraints=h.constraints if any(h.constraints) else (),
-                )
-                # once results are in, the engine's own choice in the priors' space (its model)
-                return suggestion if started_empty or suggestion.phase == "portfolio" else None
-
-            cfg = self._claim(study, trial, make)
+            cfg = self._zero_shot_config(study, trial)
+            if not cfg and started_empty:
+                relative = self.infer_relative_search_space(study, trial)
+                if relative:
+                    cfg = self._sample_relative(study, trial, relative)
             with self._lock:
                 self._zero_shot[key] = cfg
         if name in cfg and contains(dist, cfg[name]):
             return cfg[name]
         return None
+
+    def _zero_shot_config(self, study: Study, trial: FrozenTrial) -> dict[str, Any]:
+        """The next zero-shot portfolio row, claimed for ``trial``; empty without priors, once the
+        portfolio is used up or once this study has a finished trial."""
+        engine = self._get_engine(study)
+        space = prior_space(engine.priors)
+        if space is None:
+            return {}
+
+        def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion | None:
+            if study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+                return None
+            seed = _call_seed(self._rng, trial.number)
+            suggestion = engine.suggest(
+                space,
+                _direction(study),
+                [],
+                [],
+                pending,
+                seed=seed,
+                fixed=_fixed_params(trial, space),  # a partially enqueued trial keeps its values
+                portfolio_offset=rows_to_leave,
+                # a portfolio row that failed or was pruned is not served again
+                failed=(h := self._history(study, space)).failed,
+                pruned=h.pruned,
+            )
+            return suggestion if suggestion.phase == "portfolio" else None
+
+        return self._claim(study, trial, make)
 
     def _claim(
         self,

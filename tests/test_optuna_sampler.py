@@ -7,7 +7,6 @@ import logging
 import pickle
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -416,10 +415,11 @@ def test_the_model_choice_and_its_rank_correlations_reach_the_trial_record() -> 
     assert all(-1.0 <= v <= 1.0 for v in info["prequential_tau"].values())
 
 
-def test_a_first_trial_is_served_by_the_priors_when_others_finish_while_it_loads_them() -> None:
-    # Workers start their first trials on an empty study (no relative search space); others'
-    # trials finish while a worker is still loading the priors.  Its trial is still served by the
-    # priors (not by the random independent sampler) and does not repeat a finished configuration.
+@pytest.mark.parametrize("n_finished", [1, 3])
+def test_a_first_trial_is_modelled_when_others_finish_while_it_loads_the_priors(n_finished: int) -> None:
+    # A worker starts its first trial on an empty study (no relative search space) and loads the
+    # priors; meanwhile other workers' trials finish.  Its trial is then served as any later trial
+    # (a portfolio row not evaluated yet after one result, the model after three), not at random.
     prior = make_prior(None, "p", 1.0, n=20)
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(storage=storage, study_name="s")
@@ -428,29 +428,23 @@ def test_a_first_trial_is_served_by_the_priors_when_others_finish_while_it_loads
     first = fast.ask()
     first_value = objective(first)
 
-    def slow_worker(while_loading: Callable[[], None]) -> optuna.Study:
-        sampler = MetaSampler(source_studies=[prior], seed=0)
-        load = sampler._get_engine
+    sampler = MetaSampler(source_studies=[prior], seed=0)
+    load = sampler._get_engine
 
-        def get_engine(study: optuna.Study) -> object:
-            if sampler._engine is None:
-                while_loading()
-            return load(study)
+    def get_engine(study: optuna.Study) -> object:
+        if sampler._engine is None:  # other workers' trials finish while this one loads
+            fast.tell(first, first_value)
+            fast.optimize(objective, n_trials=n_finished - 1)
+        return load(study)
 
-        sampler._get_engine = get_engine  # type: ignore[method-assign]
-        return optuna.load_study(study_name="s", storage=storage, sampler=sampler)
-
-    late = slow_worker(lambda: fast.tell(first, first_value))
-    trial = late.ask()
-    late.tell(trial, objective(trial))  # `first` finished after this trial's search space was read
-    # a worker whose first trial finds three results in by then is served by the model
-    later = slow_worker(lambda: fast.optimize(objective, n_trials=2))
-    trial = later.ask()
-    later.tell(trial, objective(trial))
+    sampler._get_engine = get_engine  # type: ignore[method-assign]
+    slow = optuna.load_study(study_name="s", storage=storage, sampler=sampler)
+    trial = slow.ask()
+    slow.tell(trial, objective(trial))
     trials = fast.trials
-    assert len(trials) == 5
-    phases = [t.system_attrs.get("metahpo:phase") for t in trials]
-    assert phases[:2] == ["portfolio", "portfolio"]
-    assert phases[4] in {"mtgp", "gp", "neural"}
+    assert trial.number == 1
+    assert len(trials) == n_finished + 1
+    phase = trials[1].system_attrs.get("metahpo:phase")
+    assert phase == "portfolio" if n_finished == 1 else phase in {"mtgp", "gp", "neural"}
     seen = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(seen)) == len(seen)
