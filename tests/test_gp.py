@@ -58,6 +58,27 @@ def test_a_single_task_gp_fits_noiseless_data_with_little_noise() -> None:
     assert float(warm.model.likelihood.noise.detach()) < 1e-4
 
 
+def test_the_direct_rbf_posterior_matches_gpytorchs_kernel_with_gradients() -> None:
+    rng = np.random.default_rng(2)
+    X = rng.random((40, 5))
+    z = np.sin(4 * X[:, 0]) - X[:, 1] + 0.05 * rng.normal(size=40)
+    fit = fit_gp([X], [(z - z.mean()) / z.std()], device=torch.device("cpu"), warm_state=None, maxiter=30)
+    posterior = TargetPosterior(fit)
+    assert posterior._rbf is not None  # BoTorch's single-task GP takes the direct path
+    cand = torch.as_tensor(rng.random((32, 5)))
+    out = []
+    for direct in (True, False):
+        if not direct:
+            posterior._rbf = None  # GPyTorch's kernel call
+        x = cand.clone().requires_grad_(True)
+        mean, std = posterior(x)
+        (mean + std).sum().backward()
+        assert x.grad is not None
+        out.append((mean.detach().numpy(), std.detach().numpy(), x.grad.numpy()))
+    for a, b in zip(out[0], out[1], strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-10)
+
+
 def test_log_ei_matches_botorch_far_into_the_tail_with_finite_gradients() -> None:
     from botorch.acquisition.analytic import LogExpectedImprovement
 
