@@ -58,18 +58,17 @@ def test_a_single_task_gp_fits_noiseless_data_with_little_noise() -> None:
     assert float(warm.model.likelihood.noise.detach()) < 1e-4
 
 
-def test_the_direct_rbf_posterior_matches_gpytorchs_kernel_with_gradients() -> None:
-    rng = np.random.default_rng(2)
-    X = rng.random((40, 5))
-    z = np.sin(4 * X[:, 0]) - X[:, 1] + 0.05 * rng.normal(size=40)
-    fit = fit_gp([X], [(z - z.mean()) / z.std()], device=torch.device("cpu"), warm_state=None, maxiter=30)
+@pytest.mark.parametrize("n_tasks", [1, 3])
+def test_the_direct_rbf_posterior_matches_gpytorchs_kernel_with_gradients(n_tasks: int) -> None:
+    X, z = _tasks(n_tasks)
+    fit = fit_gp(X, z, device=torch.device("cpu"), warm_state=None, maxiter=30)
     posterior = TargetPosterior(fit)
-    assert posterior._rbf is not None  # BoTorch's single-task GP takes the direct path
-    cand = torch.as_tensor(rng.random((32, 5)))
+    assert posterior._direct is not None  # BoTorch's GPs take the direct path
+    cand = torch.as_tensor(SPACE.snap(np.random.default_rng(2).random((32, SPACE.n_features))))
     out = []
     for direct in (True, False):
         if not direct:
-            posterior._rbf = None  # GPyTorch's kernel call
+            posterior._direct = None  # GPyTorch's kernel call
         x = cand.clone().requires_grad_(True)
         mean, std = posterior(x)
         (mean + std).sum().backward()
