@@ -6,6 +6,10 @@ seed with the ask/tell interface; the time of ask + all suggest calls of a trial
 cost (the objective costs microseconds).  Printed: the median over seeds of the median over the
 3 trials around trial 10, 25 and 50.
 
+Threads matter: MetaSampler sets torch's thread count for each fit and acquisition by the size of
+the problem, GPSampler runs with torch's default.  The header line says what the run had; compare
+like with like (``OMP_NUM_THREADS=1`` holds both samplers to one thread).
+
 Run: python benchmarks/suggest_time.py [--seeds 2] [--prior-trials 0 2000]
 """
 
@@ -13,11 +17,13 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import statistics
 import time
 
 import numpy as np
 import optuna
+import torch
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 
 from optuna_meta import MetaSampler
@@ -89,6 +95,8 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     marks = (10, 25, 50)
+    omp = os.environ.get("OMP_NUM_THREADS", "unset")
+    print(f"torch threads {torch.get_num_threads()}, OMP_NUM_THREADS={omp}\n")
     print("| prior trials | sampler | " + " | ".join(f"s/suggestion @ trial {m}" for m in marks) + " |")
     print("|---:|---|" + "---:|" * len(marks))
     for n_prior in args.prior_trials:
