@@ -17,8 +17,12 @@ built with ``outcome_transform=None``.  Without any prior task a
 
 Schedule (:class:`GPSurrogate`)
 -------------------------------
-The prior tasks are the ``max_source_studies`` most similar to the target (Kendall's tau of a
-1-nearest-neighbour prediction), re-chosen when the target history has grown by half; each is
+The prior tasks are the ``max_source_studies`` most similar to the target, re-chosen when the
+target history has grown by half.  The similarity is Kendall's tau of a 1-nearest-neighbour
+prediction at the target's results, shrunk towards each study's mean tau on the other prior
+studies by how much a tau on that many results can be trusted
+(:func:`metahpo._portfolio.similarity_prior`): on a few results the studies most like the others
+are taken, not those that ranked the few results right by chance.  Each is
 subsampled to its quota (the best half of the quota plus a fixed random half of the rest).
 Hyper-parameters are warm-started from the last fit of the same task set (or of the previous task
 set when the choice changes), re-optimised at every suggestion while the target history is short,
@@ -40,7 +44,7 @@ import numpy as np
 from metahpo._acqf import LogEI, QLogEI
 from metahpo._lazy import LazyImport
 from metahpo._linalg import robust_cholesky
-from metahpo._portfolio import kendall_tau, knn_predict
+from metahpo._portfolio import SimilarityPrior, kendall_tau, knn_predict, similarity_prior
 from metahpo._runtime import limit_threads, threads_for
 from metahpo._surrogate import Fitted, TargetData
 
@@ -316,6 +320,7 @@ class GPSurrogate:
         self._noise_prior = noise_prior
         self._selected: list[int] | None = None
         self._selected_at = 0
+        self._similarity_prior: SimilarityPrior | None = None
         # task set -> (hyper-parameters of its last fit, target size when they were last optimised)
         self._warm: dict[tuple[str, ...], tuple[dict[str, Any], int]] = {}
         self._last_state: dict[str, Any] | None = None
@@ -390,10 +395,14 @@ class GPSurrogate:
         n_obs = X_obs.shape[0]
         cfg = self._config
         if self._selected is None or n_obs >= max(self._selected_at + 2, int(1.5 * self._selected_at)):
+            if self._similarity_prior is None:
+                self._similarity_prior = similarity_prior(self._aligned)
+            prior = self._similarity_prior
             if n_obs >= 3:
-                sims = [kendall_tau(z_obs, knn_predict(s, X_obs)) for s in self._aligned]
+                tau = np.array([kendall_tau(z_obs, knn_predict(s, X_obs)) for s in self._aligned])
+                sims = [float(v) for v in prior.shrink(tau, n_obs)]
             else:
-                sims = [0.0] * len(self._aligned)
+                sims = [float(v) for v in prior.mean]
             order = sorted(
                 range(len(self._aligned)),
                 key=lambda i: (

@@ -11,18 +11,32 @@ prior study at every suggestion.
   candidate that most lowers the mean over studies of the best normalised regret the portfolio
   reaches on that study.
 * Similarity: Kendall's tau between the target's observed scores and a study's predictions at
-  the same configurations; used to choose which prior studies enter the multi-task GP.
+  the same configurations; used to choose which prior studies enter the multi-task GP.  On a few
+  results that tau is mostly noise, so it is shrunk towards what the prior studies say of one
+  another (:func:`similarity_prior`: each study's mean tau on the others), by how much it can be
+  trusted on that many results (:meth:`SimilarityPrior.shrink`).
 """
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from metahpo._prior import AlignedStudy
 
-__all__ = ["greedy_portfolio", "greedy_portfolio_with_origin", "kendall_tau", "knn_index", "knn_predict"]
+__all__ = [
+    "SimilarityPrior",
+    "greedy_portfolio",
+    "greedy_portfolio_with_origin",
+    "kendall_tau",
+    "kendall_tau_noise",
+    "knn_index",
+    "knn_predict",
+    "similarity_prior",
+]
 
 
 # Elements of the (rows, n) distance array one chunk of knn_predict may hold (32 MiB).
@@ -30,6 +44,10 @@ _KNN_CHUNK_ELEMENTS = 1 << 22
 # Studies whose mean regret the greedy portfolio minimises (a seeded subsample beyond this many).
 _MAX_JUDGES = 256
 _MAX_CANDIDATES = 2048
+# Least variance of the true similarity between studies (a standard deviation of 0.1 in tau);
+# measured spreads on the benchmark's priors: 0.012 (rbv2_xgboost), 0.023 (lcbench), 0.040
+# (tabrepo_lightgbm).
+_MIN_SPREAD = 0.01
 
 
 def knn_predict(study: AlignedStudy, X: np.ndarray) -> np.ndarray:
@@ -77,6 +95,84 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
     da = np.sign(a[:, None] - a[None, :])
     db = np.sign(b[:, None] - b[None, :])
     return float((da * db).sum() / (n * (n - 1)))
+
+
+def kendall_tau_noise(n: int) -> float:
+    """Variance of Kendall's tau of ``n`` pairs of independent scores, ``2 (2n + 5) / (9 n (n - 1))``
+    (``inf`` below 2 pairs): how far a tau measured on ``n`` results scatters around the true one."""
+    if n < 2:
+        return float("inf")
+    return 2.0 * (2 * n + 5) / (9.0 * n * (n - 1))
+
+
+@dataclass(frozen=True)
+class SimilarityPrior:
+    """What the prior studies say about one another, before any target result.
+
+    Attributes:
+        mean: ``(S,)`` each study's mean similarity to the other studies (Kendall's tau of its
+            nearest-neighbour prediction at their configurations): the similarity to expect with a
+            new study of the same kind.
+        spread: variance of the true similarity between two studies around ``mean`` (the observed
+            variance less that of tau on ``n_points`` results), at least ``0.01``: where the
+            prior studies are all alike, or all unrelated, a study that is the target's twin must
+            still win on the target's evidence after a few dozen results.
+    """
+
+    mean: np.ndarray
+    spread: float
+
+    def shrink(self, tau: np.ndarray, n: int) -> np.ndarray:
+        """``(S,)`` taus measured on ``n`` target results -> ``(S,)`` posterior mean similarities.
+
+        Normal-normal shrinkage: ``mean + w (tau - mean)`` with ``w = spread / (spread +
+        kendall_tau_noise(n))``, so on a few results the choice goes by what the studies say of
+        one another, and moves to the target's own evidence as it grows."""
+        w = self.spread / (self.spread + kendall_tau_noise(n))
+        out: np.ndarray = self.mean + w * (np.asarray(tau, dtype=float) - self.mean)
+        return out
+
+
+def similarity_prior(
+    studies: Sequence[AlignedStudy], n_points: int = 32, max_judges: int = 32
+) -> SimilarityPrior:
+    """Each study's similarity to the others (:class:`SimilarityPrior`).
+
+    Study ``i`` is scored on each of at most ``max_judges`` other studies ``j`` (a fixed, seeded
+    subsample beyond that many) by Kendall's tau between ``j``'s scores at ``n_points`` of its
+    configurations (a fixed random sample seeded by ``j``'s name) and ``i``'s nearest-neighbour
+    predictions there.  Cost: ``n_studies x max_judges`` nearest-neighbour predictions of ``n_points``
+    rows.  With fewer than 3 studies every mean is 0 and the spread 1 (no information)."""
+    n_studies = len(studies)
+    if n_studies < 3:
+        return SimilarityPrior(mean=np.zeros(n_studies), spread=1.0)
+    judges = np.arange(n_studies)
+    if n_studies > max_judges:
+        judges = np.sort(np.random.default_rng(0).choice(n_studies, size=max_judges, replace=False))
+    T = np.full((n_studies, judges.size), np.nan)  # (n_studies, J): study i scored on judge j
+    sizes = []
+    for c, j in enumerate(judges.tolist()):
+        sj = studies[j]
+        n_j = sj.z.size
+        if n_j > n_points:
+            idx = np.random.default_rng(zlib.crc32(sj.name.encode())).choice(n_j, n_points, replace=False)
+        else:
+            idx = np.arange(n_j)
+        if idx.size < 3:
+            continue
+        sizes.append(idx.size)
+        Xj, zj = sj.X[idx], sj.z[idx]
+        for i in range(n_studies):
+            if i != j:
+                T[i, c] = kendall_tau(zj, knn_predict(studies[i], Xj))
+    counts = np.isfinite(T).sum(axis=1)
+    if not sizes or counts.min() < 2:
+        return SimilarityPrior(mean=np.zeros(n_studies), spread=1.0)
+    mean = np.nanmean(T, axis=1)
+    resid = T - mean[:, None]
+    observed = float(np.nansum(resid**2) / max(1, int((counts - 1).sum())))
+    spread = max(_MIN_SPREAD, observed - kendall_tau_noise(int(np.median(sizes))))
+    return SimilarityPrior(mean=mean, spread=spread)
 
 
 def greedy_portfolio(studies: Sequence[AlignedStudy], size: int, per_study: int = 8) -> np.ndarray:

@@ -186,6 +186,66 @@ def test_kendall_tau() -> None:
     assert kendall_tau(a[:1], a[:1]) == 0.0
 
 
+def test_similarity_prior_puts_the_studies_of_the_common_kind_first() -> None:
+    from metahpo._mtgp import GPSurrogate
+    from metahpo._portfolio import kendall_tau_noise, knn_predict, similarity_prior
+    from metahpo._prior import AlignedStudy
+
+    rng = np.random.default_rng(0)
+    studies = []
+    for k in range(9):
+        X = rng.random((60, 3))
+        if k < 6:  # six studies of one kind: the same landscape, shifted a little
+            z = -((X - 0.3 - 0.02 * k) ** 2).sum(axis=1) + 0.01 * rng.standard_normal(60)
+        else:  # three unrelated ones
+            z = rng.standard_normal(60)
+        studies.append(AlignedStudy(f"s{k}", X, z, 1.0))
+    prior = similarity_prior(studies)
+    assert prior.mean[:6].min() > prior.mean[6:].max()
+    assert prior.spread > 0
+    # On 3 target results the measured tau barely moves the choice; on 100 it decides it.
+    tau = np.where(np.arange(9) < 6, -1.0, 1.0)
+    assert np.argmax(prior.shrink(tau, 3)) < 6
+    assert np.argmax(prior.shrink(tau, 100)) >= 6
+    assert kendall_tau_noise(2) == pytest.approx(1.0)
+    assert kendall_tau_noise(1) == math.inf
+    # Too few studies to compare: no information, and the target's tau decides alone.
+    few = similarity_prior(studies[:2])
+    np.testing.assert_array_equal(few.mean, [0.0, 0.0])
+    assert np.argmax(few.shrink(np.array([0.1, 0.2]), 3)) == 1
+
+    # The multi-task GP's choice on 3 results that the unrelated studies happen to rank best.
+    # A target of the common kind whose 3 results, by noise, rank two of them the wrong way round
+    # (tau 1/3 with the common kind), and unrelated studies that rank all three right by chance.
+    X_obs = rng.random((3, 3))
+    z_obs = -((X_obs - 0.3) ** 2).sum(axis=1)
+    z_obs[np.argsort(z_obs)[:2]] = np.sort(z_obs)[1::-1]
+    lucky = [
+        AlignedStudy(
+            f"u{k}", np.vstack([X_obs, rng.random((40, 3))]), np.r_[z_obs, rng.standard_normal(40)], 1.0
+        )
+        for k in range(3)
+    ]
+    assert all(kendall_tau(z_obs, knn_predict(s, X_obs)) == 1.0 for s in lucky)
+    assert all(kendall_tau(z_obs, knn_predict(s, X_obs)) < 1.0 for s in studies[:6])
+    gp = GPSurrogate(studies[:6] + lucky, EngineConfig(max_source_studies=3))
+    gp._select_sources(X_obs, z_obs)
+    assert gp._selected is not None
+    assert max(gp._selected) < 6
+
+    # A twin of the target among unrelated studies (their spread is the floor) is chosen once the
+    # target has a few dozen results.
+    twin_X = rng.random((100, 3))
+    strangers = [
+        AlignedStudy(f"r{k}", rng.random((100, 3)), rng.standard_normal(100), 1.0) for k in range(20)
+    ]
+    twin = AlignedStudy("twin", twin_X, -((twin_X - 0.7) ** 2).sum(axis=1), 1.0)
+    gp = GPSurrogate([*strangers, twin], EngineConfig(max_source_studies=1))
+    X_obs = rng.random((30, 3))
+    gp._select_sources(X_obs, -((X_obs - 0.7) ** 2).sum(axis=1))
+    assert gp._selected == [20]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
