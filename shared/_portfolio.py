@@ -45,8 +45,8 @@ _KNN_CHUNK_ELEMENTS = 1 << 22
 _MAX_JUDGES = 256
 _MAX_CANDIDATES = 2048
 # Least variance of the true similarity between studies (a standard deviation of 0.1 in tau);
-# measured spreads on the benchmark's priors: 0.012 (rbv2_xgboost), 0.023 (lcbench), 0.040
-# (tabrepo_lightgbm).
+# spreads measured on the benchmark's priors (3,000 trials, two splits): 0.011-0.012
+# (rbv2_xgboost), 0.023-0.030 (lcbench), 0.033-0.040 (tabrepo_lightgbm).
 _MIN_SPREAD = 0.01
 
 
@@ -98,8 +98,10 @@ def kendall_tau(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def kendall_tau_noise(n: int) -> float:
-    """Variance of Kendall's tau of ``n`` pairs of independent scores, ``2 (2n + 5) / (9 n (n - 1))``
-    (``inf`` below 2 pairs): how far a tau measured on ``n`` results scatters around the true one."""
+    """Variance of Kendall's tau on ``n`` pairs of independent, untied scores, ``2 (2n + 5) / (9 n
+    (n - 1))`` (``inf`` below 2 pairs): the scatter of a tau measured on ``n`` results when the true
+    tau is 0.  Related scores and tied predictions scatter less, so taken as the noise this errs
+    towards the prior."""
     if n < 2:
         return float("inf")
     return 2.0 * (2 * n + 5) / (9.0 * n * (n - 1))
@@ -114,9 +116,9 @@ class SimilarityPrior:
             nearest-neighbour prediction at their configurations): the similarity to expect with a
             new study of the same kind.
         spread: variance of the true similarity between two studies around ``mean`` (the observed
-            variance less that of tau on ``n_points`` results), at least ``0.01``: where the
-            prior studies are all alike, or all unrelated, a study that is the target's twin must
-            still win on the target's evidence after a few dozen results.
+            variance less that of tau on ``n_points`` results), at least ``_MIN_SPREAD``: where
+            the prior studies are all alike, or all unrelated, a study that is the target's twin
+            must still win on the target's evidence after a few dozen results.
     """
 
     mean: np.ndarray
@@ -141,38 +143,44 @@ def similarity_prior(
     Study ``i`` is scored on each of at most ``max_judges`` other studies ``j`` (a fixed, seeded
     subsample beyond that many) by Kendall's tau between ``j``'s scores at ``n_points`` of its
     configurations (a fixed random sample seeded by ``j``'s name) and ``i``'s nearest-neighbour
-    predictions there.  Cost: ``n_studies x max_judges`` nearest-neighbour predictions of ``n_points``
-    rows.  With fewer than 3 studies every mean is 0 and the spread 1 (no information)."""
+    predictions there.  Only studies of 3 or more trials judge.  Cost: ``n_studies``
+    nearest-neighbour searches of at most ``n_points x max_judges`` rows.  With fewer than 3
+    studies, or fewer than 2 that can judge, every mean is 0 and the spread 1 (no information: the
+    target's tau decides alone)."""
     n_studies = len(studies)
-    if n_studies < 3:
-        return SimilarityPrior(mean=np.zeros(n_studies), spread=1.0)
-    judges = np.arange(n_studies)
-    if n_studies > max_judges:
-        judges = np.sort(np.random.default_rng(0).choice(n_studies, size=max_judges, replace=False))
-    T = np.full((n_studies, judges.size), np.nan)  # (n_studies, J): study i scored on judge j
-    sizes = []
-    for c, j in enumerate(judges.tolist()):
+    none = SimilarityPrior(mean=np.zeros(n_studies), spread=1.0)
+    eligible = np.flatnonzero([s.z.size >= 3 for s in studies])  # a tau needs 3 points to say much
+    if n_studies < 3 or eligible.size < 2:
+        return none
+    judges = eligible
+    if eligible.size > max_judges:
+        judges = np.sort(np.random.default_rng(0).choice(eligible, size=max_judges, replace=False))
+    points = []  # per judge: (its points' rows in X_all, its scores there)
+    for j in judges.tolist():
         sj = studies[j]
         n_j = sj.z.size
         if n_j > n_points:
             idx = np.random.default_rng(zlib.crc32(sj.name.encode())).choice(n_j, n_points, replace=False)
         else:
             idx = np.arange(n_j)
-        if idx.size < 3:
-            continue
-        sizes.append(idx.size)
-        Xj, zj = sj.X[idx], sj.z[idx]
-        for i in range(n_studies):
+        points.append((sj.X[idx], sj.z[idx]))
+    X_all = np.vstack([X for X, _ in points])  # (sum of the judges' points, F)
+    bounds = np.cumsum([0] + [X.shape[0] for X, _ in points])
+    T = np.full((n_studies, judges.size), np.nan)  # (n_studies, J): study i scored on judge j
+    for i in range(n_studies):
+        pred = knn_predict(studies[i], X_all)  # one nearest-neighbour search per study
+        for c, j in enumerate(judges.tolist()):
             if i != j:
-                T[i, c] = kendall_tau(zj, knn_predict(studies[i], Xj))
-    counts = np.isfinite(T).sum(axis=1)
-    if not sizes or counts.min() < 2:
-        return SimilarityPrior(mean=np.zeros(n_studies), spread=1.0)
+                T[i, c] = kendall_tau(points[c][1], pred[bounds[c] : bounds[c + 1]])
+    counts = np.isfinite(T).sum(axis=1)  # >= 1 for every study, as there are 2+ judges
     mean = np.nanmean(T, axis=1)
-    resid = T - mean[:, None]
-    observed = float(np.nansum(resid**2) / max(1, int((counts - 1).sum())))
-    spread = max(_MIN_SPREAD, observed - kendall_tau_noise(int(np.median(sizes))))
-    return SimilarityPrior(mean=mean, spread=spread)
+    pooled = counts >= 2
+    if not pooled.any():
+        return none
+    resid = T[pooled] - mean[pooled, None]
+    observed = float(np.nansum(resid**2) / int((counts[pooled] - 1).sum()))
+    size = int(np.median([z.size for _, z in points]))
+    return SimilarityPrior(mean=mean, spread=max(_MIN_SPREAD, observed - kendall_tau_noise(size)))
 
 
 def greedy_portfolio(studies: Sequence[AlignedStudy], size: int, per_study: int = 8) -> np.ndarray:

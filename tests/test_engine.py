@@ -233,6 +233,15 @@ def test_similarity_prior_puts_the_studies_of_the_common_kind_first() -> None:
     assert gp._selected is not None
     assert max(gp._selected) < 6
 
+    # Before 3 results there is no tau: the studies most like the others come first.
+    # (Named so that the names, the last tie-break, would put the unrelated ones first.)
+    renamed = [
+        AlignedStudy(("z" if k < 6 else "a") + str(k), st.X, st.z, 1.0) for k, st in enumerate(studies)
+    ]
+    gp = GPSurrogate(renamed, EngineConfig(max_source_studies=6))
+    gp._select_sources(X_obs[:2], z_obs[:2])
+    assert sorted(gp._selected or []) == [0, 1, 2, 3, 4, 5]
+
     # A twin of the target among unrelated studies (their spread is the floor) is chosen once the
     # target has a few dozen results.
     twin_X = rng.random((100, 3))
@@ -244,6 +253,14 @@ def test_similarity_prior_puts_the_studies_of_the_common_kind_first() -> None:
     X_obs = rng.random((30, 3))
     gp._select_sources(X_obs, -((X_obs - 0.7) ** 2).sum(axis=1))
     assert gp._selected == [20]
+
+    # Studies of 1-2 trials do not judge, but are scored; with fewer than 2 judges, no information.
+    tiny = [AlignedStudy(f"t{k}", rng.random((k + 1, 3)), rng.standard_normal(k + 1), 1.0) for k in range(2)]
+    mixed = similarity_prior([*studies, *tiny])
+    assert np.isfinite(mixed.mean).all()
+    assert mixed.mean[:6].min() > mixed.mean[6:].max()
+    only_one_judge = similarity_prior([studies[0], *tiny])
+    np.testing.assert_array_equal(only_one_judge.mean, [0.0, 0.0, 0.0])
 
 
 @pytest.mark.parametrize(
