@@ -8,7 +8,10 @@ selected prior studies are tasks ``1 .. T-1``; ``n``: training points of all tas
 
 Model
 -----
-``MultiTaskGP`` (intrinsic coregionalisation: ``k((x, s), (x', t)) = k_x(x, x') * B[s, t]``) over
+``MultiTaskGP`` (intrinsic coregionalisation: ``k((x, s), (x', t)) = k_x(x, x') * B[s, t]``), plus
+a GP of the target alone with its own lengthscales, ``s_r^2 k_r(x, x') [s = t = 0]``
+(:func:`_target_residual_kernel`: what the target does not share with the prior studies is
+modelled, not fitted as noise), over
 ``[x, task]`` rows, with the target as task 0 and ``output_tasks=[0]`` so the posterior, the
 acquisition and its optimiser work on ``F`` columns.  Outcomes arrive already scale-free (Gaussian
 copula per task; a target without prior tasks keeps its standardised values), so the model is
@@ -33,6 +36,7 @@ points (:mod:`metahpo._acqf`).
 
 from __future__ import annotations
 
+import functools
 import warnings
 import zlib
 from collections.abc import Mapping, Sequence
@@ -112,6 +116,7 @@ def fit_gp(
     maxiter: int,
     shared_noise: bool = False,
     noise_prior: NoisePrior = "gamma",
+    target_residual: bool = False,
 ) -> GPFit:
     """Fit the multi-task (or, for one task, single-task) GP.
 
@@ -129,6 +134,8 @@ def fit_gp(
             one noise level it fitted the data at 30, 60, 150 and 300 iterations alike.
         noise_prior: the noise prior of a single-task GP (the multi-task GP keeps BoTorch's);
             GPSampler's by default, see :func:`_gamma_noise_likelihood`.
+        target_residual: add a GP of the target alone to a multi-task GP's kernel (the objective's
+            model; see :func:`_target_residual_kernel`).
     """
     # BoTorch/GPyTorch warn about inputs outside the unit cube (aligned prior points may lie there
     # on purpose), about already scale-free outcomes and about optimiser stops: none is actionable
@@ -136,7 +143,7 @@ def fit_gp(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         n_tasks = len(X_tasks)
-        model = _build_gp(X_tasks, z_tasks, device, shared_noise, noise_prior)
+        model = _build_gp(X_tasks, z_tasks, device, shared_noise, noise_prior, target_residual)
         loaded = False
         if warm_state is not None:
             try:
@@ -145,7 +152,7 @@ def fit_gp(
             except (RuntimeError, KeyError):
                 # A stale state of another shape is ignored and the fit starts from the defaults.
                 # The failed load may have copied the entries that matched: build the model again.
-                model = _build_gp(X_tasks, z_tasks, device, shared_noise, noise_prior)
+                model = _build_gp(X_tasks, z_tasks, device, shared_noise, noise_prior, target_residual)
         if maxiter > 0 or not loaded:
             mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
             with gpytorch.settings.max_cholesky_size(4096):
@@ -163,6 +170,7 @@ def _build_gp(
     device: torch.device,
     shared_noise: bool,
     noise_prior: NoisePrior,
+    target_residual: bool = False,
 ) -> Any:
     """The GP of :func:`fit_gp` with its default hyper-parameters, on ``device``."""
     kw: dict[str, Any] = {"dtype": torch.float64, "device": device}
@@ -194,7 +202,55 @@ def _build_gp(
             outcome_transform=None,
             likelihood=likelihood,
         )
+        if target_residual:
+            model.covar_module = model.covar_module + _target_residual_kernel(train_X.shape[-1] - 1)
     return model.to(device)
+
+
+def _target_residual_kernel(n_features: int) -> Any:
+    """``s^2 k_r(x, x') [s = t = 0]``: a GP of the target alone, with its own lengthscales
+    (BoTorch's dimension-scaled prior) and scale, added to the shared kernel.
+
+    Without it the target can only depart from the prior studies through the shared kernel's
+    lengthscales, which the prior points (most of the rows) set.  What it cannot follow near the
+    target's best results, where the copula spreads nearly equal values over a wide range of
+    scores, was fitted as the target's own noise.  Traced on lcbench (task 189873, seed 0, split 1,
+    20 prior studies): a target noise variance of 0.02-0.30 on the copula scale against the prior
+    studies' 0.007, a posterior mean at the best result 0.1-0.9 below its score, and the best
+    candidate's LogEI -8.4 to -12 from the 25th trial on, so the acquisition went where the
+    posterior was widest (diverging configurations among them).  With this term, same run, from
+    the 15th result on: the target noise 0.004-0.03, the mean at the best result within 0.25 of
+    its score but for one fit (0.46-0.59), LogEI -1.8 to -6.5 (README, "The stall's cause").
+    Before 15 results it had not helped yet: a cold fit of 60 iterations hardly moves the scale
+    from its start."""
+    from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
+
+    rbf = get_covar_module_with_dim_scaled_prior(ard_num_dims=n_features, active_dims=list(range(n_features)))
+    scaled = gpytorch.kernels.ScaleKernel(rbf)
+    scaled.outputscale = _RESIDUAL_INITIAL_SCALE
+    return scaled * _target_indicator()()
+
+
+# the target-only term starts small: the shared kernel explains the target first
+_RESIDUAL_INITIAL_SCALE = 0.05
+
+
+@functools.cache
+def _target_indicator() -> type:
+    """The kernel class ``k((x, s), (x', t)) = [s = 0 and t = 0]`` on the task column (the last),
+    defined on first use so that importing this module does not import GPyTorch."""
+
+    class TargetIndicator(gpytorch.kernels.Kernel):  # type: ignore[misc]
+        is_target_indicator = True  # recognised by this marker (a class per thread may race)
+
+        def forward(
+            self, x1: torch.Tensor, x2: torch.Tensor, diag: bool = False, **params: Any
+        ) -> torch.Tensor:
+            a = (x1[..., -1] == 0).to(x1.dtype)  # (n1,)
+            b = (x2[..., -1] == 0).to(x2.dtype)  # (n2,)
+            return a * b if diag else a.unsqueeze(-1) * b.unsqueeze(-2)
+
+    return TargetIndicator
 
 
 @dataclass
@@ -202,13 +258,19 @@ class _DirectRBF:
     """What the target's posterior needs of an RBF GP, precomputed: ``lengthscale`` ``(1, F)``,
     the training inputs' features over it ``scaled`` ``(n, F)``, the target's prior covariance
     factor with each training row ``task_row`` ``(n,)`` (ones for a single task), its prior
-    variance ``prior_var`` and its constant prior mean ``constant``."""
+    variance ``prior_var`` and its constant prior mean ``constant``; for the multi-task GP's
+    target-only term (:func:`_target_residual_kernel`) its ``resid_lengthscale`` ``(1, F)``, the
+    training features over it ``resid_scaled`` ``(n, F)`` and ``resid_row`` ``(n,)``, its scale
+    on the target's rows and 0 on the others."""
 
     lengthscale: torch.Tensor
     scaled: torch.Tensor
     task_row: torch.Tensor
     prior_var: torch.Tensor
     constant: torch.Tensor
+    resid_lengthscale: torch.Tensor | None = None
+    resid_scaled: torch.Tensor | None = None
+    resid_row: torch.Tensor | None = None
 
     @staticmethod
     def of(model: Any, X_train: torch.Tensor, multitask: bool) -> _DirectRBF | None:
@@ -222,6 +284,9 @@ class _DirectRBF:
             ls = kernel.lengthscale.detach()
             return _DirectRBF(ls, X_train / ls, ones, ones[0], mean.constant.detach())
         F = X_train.shape[-1] - 1  # the task column is last
+        resid = None
+        if type(kernel) is gpytorch.kernels.AdditiveKernel and len(kernel.kernels) == 2:
+            kernel, resid = kernel.kernels
         if type(kernel) is not gpytorch.kernels.ProductKernel or len(kernel.kernels) != 2:
             return None
         rbf, tasks = kernel.kernels
@@ -237,7 +302,32 @@ class _DirectRBF:
         task_row = tasks(target, X_train).to_dense()[0]  # (n,)
         prior_var = tasks(target, target).to_dense()[0, 0]
         ls = rbf.lengthscale.detach()
-        return _DirectRBF(ls, X_train[:, :F] / ls, task_row, prior_var, base[0].constant.detach())
+        direct = _DirectRBF(ls, X_train[:, :F] / ls, task_row, prior_var, base[0].constant.detach())
+        if resid is None:
+            return direct
+        if type(resid) is not gpytorch.kernels.ProductKernel or len(resid.kernels) != 2:
+            return None
+        scaled, indicator = resid.kernels
+        if type(scaled) is not gpytorch.kernels.ScaleKernel or not getattr(
+            indicator, "is_target_indicator", False
+        ):
+            return None
+        if indicator.active_dims is not None:
+            return None  # it reads the task column, the last of the full row
+        if scaled.active_dims is not None and scaled.active_dims.tolist() != list(range(F)):
+            return None
+        rbf_r = scaled.base_kernel
+        if type(rbf_r) is not gpytorch.kernels.RBFKernel or rbf_r.active_dims is None:
+            return None
+        if rbf_r.active_dims.tolist() != list(range(F)):
+            return None
+        ls_r = rbf_r.lengthscale.detach()
+        scale = scaled.outputscale.detach()
+        direct.resid_lengthscale = ls_r
+        direct.resid_scaled = X_train[:, :F] / ls_r
+        direct.resid_row = scale * (X_train[:, -1] == 0).to(X_train.dtype)
+        direct.prior_var = prior_var + scale
+        return direct
 
 
 class TargetPosterior:
@@ -290,6 +380,14 @@ class TargetPosterior:
                 (Z * Z).sum(-1, keepdim=True) - 2.0 * Z @ d.scaled.T + (d.scaled * d.scaled).sum(-1)
             )  # (b, n)
             cross = torch.exp(-0.5 * sq.clamp_min(0.0)) * d.task_row  # (b, n)
+            if d.resid_scaled is not None and d.resid_lengthscale is not None and d.resid_row is not None:
+                Zr = X / d.resid_lengthscale  # (b, F)
+                sq_r = (
+                    (Zr * Zr).sum(-1, keepdim=True)
+                    - 2.0 * Zr @ d.resid_scaled.T
+                    + (d.resid_scaled * d.resid_scaled).sum(-1)
+                )  # (b, n)
+                cross = cross + torch.exp(-0.5 * sq_r.clamp_min(0.0)) * d.resid_row
             mean = d.constant + (cross @ self._alpha).squeeze(-1)  # (b,)
             v = torch.linalg.solve_triangular(self._L, cross.transpose(-1, -2), upper=False)  # (n, b)
             return mean, (d.prior_var - (v * v).sum(dim=-2)).clamp_min(1e-12).sqrt()
@@ -348,6 +446,7 @@ class GPSurrogate:
                 warm_state=init,
                 maxiter=maxiter,
                 noise_prior=self._noise_prior,
+                target_residual=True,
             )
             posterior = TargetPosterior(fit)
             if data.X_pend.shape[0] > 0:
@@ -429,15 +528,27 @@ class GPSurrogate:
 def task_correlations(fit: GPFit) -> list[float]:
     """Correlation of the target task (index 0) with every task of a multi-task fit, ``[1.0, r_1,
     ..., r_T]``, read off the task kernel's ``(T+1, T+1)`` covariance (BoTorch's index kernel; its
-    positive variant keeps them >= 0).  ``[1.0]`` for a single-task fit."""
+    positive variant keeps them >= 0), the target's variance including the scale of its own term
+    (:func:`_target_residual_kernel`), so the correlation of the functions at one configuration.
+    ``[1.0]`` for a single-task fit."""
     if fit.n_tasks == 1:
         return [1.0]
+    residual = 0.0
+    for module in fit.model.covar_module.modules():
+        if isinstance(module, gpytorch.kernels.ProductKernel) and any(
+            getattr(k, "is_target_indicator", False) for k in module.kernels
+        ):
+            scaled = next(k for k in module.kernels if hasattr(k, "outputscale"))
+            residual = float(scaled.outputscale.detach())
     for module in fit.model.covar_module.modules():
         if module is not fit.model.covar_module and hasattr(module, "covar_matrix"):
             with torch.no_grad():
                 C = module.covar_matrix.to_dense().double().cpu()  # (T+1, T+1)
             d = C.diagonal().clamp_min(1e-12).sqrt()
-            return [float(v) for v in (C[0] / (d[0] * d))]
+            d0 = float((C[0, 0] + residual).clamp_min(1e-12).sqrt())
+            r = C[0] / (d0 * d)
+            r[0] = 1.0
+            return [float(v) for v in r]
     return [float("nan")] * fit.n_tasks
 
 
