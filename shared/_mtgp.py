@@ -70,6 +70,9 @@ __all__ = ["GPFit", "GPSurrogate", "NoisePrior", "TargetPosterior", "fit_gp"]
 
 _REFIT_EVERY_TRIAL_BELOW = 20
 _REFIT_GROWTH = 1.1
+# the scale of the target-only term (_target_residual_kernel) starts small: the shared kernel
+# explains the target first
+_RESIDUAL_INITIAL_SCALE = 0.05
 
 
 @dataclass
@@ -229,10 +232,6 @@ def _target_residual_kernel(n_features: int) -> Any:
     scaled = gpytorch.kernels.ScaleKernel(rbf)
     scaled.outputscale = _RESIDUAL_INITIAL_SCALE
     return scaled * _target_indicator()()
-
-
-# the target-only term starts small: the shared kernel explains the target first
-_RESIDUAL_INITIAL_SCALE = 0.05
 
 
 @functools.cache
