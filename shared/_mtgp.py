@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
@@ -553,12 +552,13 @@ def task_correlations(fit: GPFit) -> list[float]:
 
 def subsample(study: AlignedStudy, quota: int) -> np.ndarray:
     """Indices of at most ``quota`` points: the best half of the quota, then a fixed random
-    sample (seeded by the study's name, so the choice is stable from call to call) of the rest."""
+    sample of the rest, seeded by the study's data (:attr:`AlignedStudy.content_seed`: the same
+    choice from call to call and from run to run)."""
     n = study.z.size
     if n <= quota:
         return np.arange(n)
     order = np.argsort(-study.z, kind="stable")
     n_best = quota // 2
     rest = order[n_best:]
-    rng = np.random.default_rng(zlib.crc32(study.name.encode()))
+    rng = np.random.default_rng(study.content_seed)
     return np.concatenate([order[:n_best], rng.choice(rest, size=quota - n_best, replace=False)])

@@ -19,7 +19,6 @@ prior study at every suggestion.
 
 from __future__ import annotations
 
-import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -142,7 +141,7 @@ def similarity_prior(
 
     Study ``i`` is scored on each of at most ``max_judges`` other studies ``j`` (a fixed, seeded
     subsample beyond that many) by Kendall's tau between ``j``'s scores at ``n_points`` of its
-    configurations (a fixed random sample seeded by ``j``'s name) and ``i``'s nearest-neighbour
+    configurations (a fixed random sample seeded by ``j``'s data) and ``i``'s nearest-neighbour
     predictions there.  Only studies of 3 or more trials judge.  Cost: ``n_studies``
     nearest-neighbour searches of at most ``n_points x max_judges`` rows.  With fewer than 3
     studies, or fewer than 2 that can judge, every mean is 0 and the spread 1 (no information: the
@@ -160,7 +159,7 @@ def similarity_prior(
         sj = studies[j]
         n_j = sj.z.size
         if n_j > n_points:
-            idx = np.random.default_rng(zlib.crc32(sj.name.encode())).choice(n_j, n_points, replace=False)
+            idx = np.random.default_rng(sj.content_seed).choice(n_j, n_points, replace=False)
         else:
             idx = np.arange(n_j)
         points.append((sj.X[idx], sj.z[idx]))

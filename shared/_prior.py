@@ -22,7 +22,9 @@ a target measured in log-loss become comparable.
 
 from __future__ import annotations
 
+import functools
 import math
+import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -233,6 +235,15 @@ class AlignedStudy:
         for c in self.constraints.values():
             ok &= ~(c > 0)  # NaN (not recorded) counts as feasible
         return ok
+
+    @functools.cached_property
+    def content_seed(self) -> int:
+        """A seed fixed by the study's encoded configurations and scores, for the random samples
+        drawn from it that must be the same from call to call and from run to run.  Not its name:
+        an unnamed in-memory Optuna study gets a new random name in every process, and a seed from
+        the name made two runs with the same priors and seed choose different prior points."""
+        seed = zlib.crc32(np.ascontiguousarray(self.X, dtype=np.float64).tobytes())
+        return zlib.crc32(np.ascontiguousarray(self.z, dtype=np.float64).tobytes(), seed)
 
     @property
     def failures(self) -> np.ndarray:

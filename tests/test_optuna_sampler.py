@@ -88,6 +88,23 @@ def test_same_seed_same_sequence() -> None:
     assert run() == run()
 
 
+def test_unnamed_in_memory_priors_give_the_same_sequence_in_every_run() -> None:
+    # An unnamed in-memory study gets a new random name each time it is made.  The random part of
+    # each prior's subsample was seeded by that name, so the same priors and seed gave another
+    # sequence in every process; it is now seeded by the study's data.
+    def run() -> list[dict]:
+        priors = []
+        for i in range(2):  # 60 trials each: more than the quota of 16 points per study
+            prior = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=i))
+            prior.optimize(quadratic(1.0 + 0.1 * i), n_trials=60)
+            priors.append(prior)
+        s = optuna.create_study(sampler=MetaSampler(source_studies=priors, seed=3, max_prior_points=32))
+        s.optimize(quadratic(1.0), n_trials=6)
+        return [t.params for t in s.trials]
+
+    assert run() == run()
+
+
 def test_enqueued_trials_full_and_partial() -> None:
     prior = make_prior(None, "p", 1.0, n=20)
     study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=0, n_startup_trials=1))
