@@ -25,7 +25,10 @@ target history has grown by half.  The similarity is Kendall's tau of a 1-neares
 prediction at the target's results, shrunk towards each study's mean tau on the other prior
 studies by how much a tau on that many results can be trusted
 (:func:`metahpo._portfolio.similarity_prior`): on a few results the studies most like the others
-are taken, not those that ranked the few results right by chance.  Each is
+are taken, not those that ranked the few results right by chance.  A study whose raw tau lies
+more than ``_MISLEADING_Z`` standard deviations (those of a tau between unrelated scores on as
+many results) below 0 is left out: it ranks the target's results the wrong way round, and the
+task correlation of the model cannot go below 0 to use that.  Each chosen study is
 subsampled to its quota (the best half of the quota plus a fixed random half of the rest).
 Hyper-parameters are warm-started from the last fit of the same task set (or of the previous task
 set when the choice changes), re-optimised at every suggestion while the target history is short,
@@ -47,7 +50,7 @@ import numpy as np
 from metahpo._acqf import LogEI, QLogEI
 from metahpo._lazy import LazyImport
 from metahpo._linalg import robust_cholesky
-from metahpo._portfolio import SimilarityPrior, kendall_tau, knn_predict, similarity_prior
+from metahpo._portfolio import SimilarityPrior, kendall_tau, kendall_tau_noise, knn_predict, similarity_prior
 from metahpo._runtime import limit_threads, threads_for
 from metahpo._surrogate import Fitted, TargetData
 
@@ -72,6 +75,10 @@ _REFIT_GROWTH = 1.1
 # the scale of the target-only term (_target_residual_kernel) starts small: the shared kernel
 # explains the target first
 _RESIDUAL_INITIAL_SCALE = 0.05
+# a prior study whose nearest-neighbour prediction ranks the target's results the wrong way round
+# (Kendall's tau below -_MISLEADING_Z standard deviations of a tau between unrelated scores) is
+# left out of the multi-task GP: its task correlation cannot go below 0, so it could only mislead
+_MISLEADING_Z = 2.0
 
 
 @dataclass
@@ -417,6 +424,7 @@ class GPSurrogate:
         self._selected: list[int] | None = None
         self._selected_at = 0
         self._similarity_prior: SimilarityPrior | None = None
+        self._misleading: list[str] = []  # prior studies left out as misleading at the last choice
         # task set -> (hyper-parameters of its last fit, target size when they were last optimised)
         self._warm: dict[tuple[str, ...], tuple[dict[str, Any], int]] = {}
         self._last_state: dict[str, Any] | None = None
@@ -462,6 +470,8 @@ class GPSurrogate:
         if sources:
             info["sources"] = [self._aligned[i].name for i in (self._selected or [])][: len(sources)]
             info["source_weights"] = [round(w, 4) for w in task_correlations(fit)[1:]]
+        if self._misleading:
+            info["misleading_sources"] = list(self._misleading)
         return Fitted(
             acquisition=acquisition,
             incumbents=np.vstack([data.top(5), *prior_top]),
@@ -495,13 +505,16 @@ class GPSurrogate:
             if self._similarity_prior is None:
                 self._similarity_prior = similarity_prior(self._aligned)
             prior = self._similarity_prior
+            misleading = np.zeros(len(self._aligned), dtype=bool)
             if n_obs >= 3:
                 tau = np.array([kendall_tau(z_obs, knn_predict(s, X_obs)) for s in self._aligned])
                 sims = [float(v) for v in prior.shrink(tau, n_obs)]
+                misleading = tau < -_MISLEADING_Z * np.sqrt(kendall_tau_noise(n_obs))
             else:
                 sims = [float(v) for v in prior.mean]
+            self._misleading = [s.name for s, m in zip(self._aligned, misleading, strict=True) if m]
             order = sorted(
-                range(len(self._aligned)),
+                np.flatnonzero(~misleading).tolist(),
                 key=lambda i: (
                     -sims[i],
                     -self._aligned[i].overlap,

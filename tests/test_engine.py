@@ -262,6 +262,43 @@ def test_similarity_prior_puts_the_studies_of_the_common_kind_first() -> None:
     np.testing.assert_array_equal(only_one_judge.mean, [0.0, 0.0, 0.0])
 
 
+def test_prior_studies_that_rank_the_target_the_wrong_way_round_are_left_out() -> None:
+    import torch
+
+    from metahpo._mtgp import GPSurrogate
+    from metahpo._prior import AlignedStudy
+    from metahpo._surrogate import TargetData
+
+    def f(X: np.ndarray) -> np.ndarray:
+        return -((X - 0.3) ** 2).sum(axis=1)
+
+    rng = np.random.default_rng(1)
+    Xs = [rng.random((60, 3)) for _ in range(4)]
+    negated = [AlignedStudy(f"neg{k}", X, -f(X), 1.0) for k, X in enumerate(Xs[:3])]
+    related = AlignedStudy("related", Xs[3], f(Xs[3]), 1.0)
+    X_obs = rng.random((20, 3))
+    z_obs = f(X_obs)
+
+    gp = GPSurrogate([*negated, related], EngineConfig(max_source_studies=4))
+    # On 3 results no tau is far enough below 0 to tell a misleading study from chance.
+    gp._select_sources(X_obs[:3], z_obs[:3])
+    assert sorted(gp._selected or []) == [0, 1, 2, 3]
+    # On 20 results the negated studies are left out, the related one stays.
+    gp._select_sources(X_obs, z_obs)
+    assert gp._selected == [3]
+    assert gp._misleading == ["neg0", "neg1", "neg2"]
+
+    # With every prior misleading the target is modelled alone, and the suggestion says why.
+    gp = GPSurrogate(negated, EngineConfig(max_source_studies=4))
+    data = TargetData(
+        X_obs=X_obs, z_obs=z_obs, y_obs=z_obs, X_pend=np.empty((0, 3)), seed=0, device=torch.device("cpu")
+    )
+    fitted = gp.fit(data)
+    assert fitted.phase == "gp"
+    assert fitted.info["n_source_tasks"] == 0
+    assert fitted.info["misleading_sources"] == ["neg0", "neg1", "neg2"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "field"),
     [
