@@ -16,7 +16,7 @@ each, of one kind:
 trials; GPSampler ignores the priors, so its row is the same for every kind.  Every figure is
 measured in this run.
 
-    python benchmarks/unrelated_priors.py --seeds 4
+    python benchmarks/unrelated_priors.py --seeds 6
 """
 
 from __future__ import annotations
@@ -81,7 +81,7 @@ def best_curve(sampler: optuna.samplers.BaseSampler, fn: Function) -> np.ndarray
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seeds", type=int, default=4)
+    parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
