@@ -496,12 +496,19 @@ class GPSurrogate:
         return warm[0], 0, warm[1]
 
     def _select_sources(self, X_obs: np.ndarray, z_obs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Choose prior tasks (most similar first) and subsample each to its quota."""
+        """Choose prior tasks (most similar first, misleading ones left out) and subsample each to
+        its quota."""
         if not self._aligned:
             return []
         n_obs = X_obs.shape[0]
         cfg = self._config
-        if self._selected is None or n_obs >= max(self._selected_at + 2, int(1.5 * self._selected_at)):
+        # re-chosen as the history grows by half, and when it shrank (the engine serves another
+        # study of the same space now)
+        if (
+            self._selected is None
+            or n_obs < self._selected_at
+            or n_obs >= max(self._selected_at + 2, int(1.5 * self._selected_at))
+        ):
             if self._similarity_prior is None:
                 self._similarity_prior = similarity_prior(self._aligned)
             prior = self._similarity_prior
@@ -519,7 +526,8 @@ class GPSurrogate:
                     -sims[i],
                     -self._aligned[i].overlap,
                     -self._aligned[i].X.shape[0],
-                    self._aligned[i].name,
+                    self._aligned[i].content_seed,  # not the name: see AlignedStudy.content_seed
+                    i,
                 ),
             )
             self._selected = order[: cfg.max_source_studies]

@@ -40,14 +40,14 @@ def fingerprint(
     space: SearchSpace, direction: str, studies: Sequence[AlignedStudy], config: NeuralConfig
 ) -> str:
     """A hex digest of everything the model depends on: the format, the target space, the
-    direction, the settings and every aligned prior point (names, configurations, scores)."""
+    direction, the settings and every aligned prior point (configurations, scores; not the
+    studies' names: an unnamed in-memory Optuna study gets a new one in every process)."""
     h = hashlib.sha256()
     h.update(CACHE_FORMAT.encode())
     h.update(repr(space.signature()).encode())
     h.update(direction.encode())
     h.update(json.dumps(asdict(config), sort_keys=True).encode())
-    for s in sorted(studies, key=lambda s: s.name):
-        h.update(s.name.encode())
+    for s in sorted(studies, key=lambda s: (s.content_seed, s.X.shape, s.z.size)):
         h.update(np.ascontiguousarray(s.X, dtype=np.float64).tobytes())
         h.update(np.ascontiguousarray(s.z, dtype=np.float64).tobytes())
     return h.hexdigest()

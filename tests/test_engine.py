@@ -262,6 +262,30 @@ def test_similarity_prior_puts_the_studies_of_the_common_kind_first() -> None:
     np.testing.assert_array_equal(only_one_judge.mean, [0.0, 0.0, 0.0])
 
 
+def test_the_choice_and_subsample_of_prior_studies_do_not_depend_on_their_names() -> None:
+    import dataclasses
+
+    from metahpo._mtgp import GPSurrogate
+    from metahpo._portfolio import similarity_prior
+    from metahpo._prior import AlignedStudy
+
+    rng = np.random.default_rng(2)
+    studies = [AlignedStudy(f"s{k}", rng.random((60, 3)), rng.standard_normal(60), 1.0) for k in range(4)]
+    renamed = [dataclasses.replace(s, name=f"z{9 - k}") for k, s in enumerate(studies)]
+    for a, b in zip(studies, renamed, strict=True):
+        np.testing.assert_array_equal(subsample(a, 20), subsample(b, 20))
+    np.testing.assert_array_equal(similarity_prior(studies).mean, similarity_prior(renamed).mean)
+    # Two studies tie on everything the choice weighs (fewer than 3 studies: no similarity
+    # information; same overlap and size): the same one is taken whatever their names.
+    chosen = []
+    for pair in (studies[:2], [renamed[0], renamed[1]]):
+        gp = GPSurrogate(pair, EngineConfig(max_source_studies=1))
+        gp._select_sources(rng.random((2, 3)), np.zeros(2))
+        assert gp._selected is not None
+        chosen.append(pair[gp._selected[0]].X)
+    np.testing.assert_array_equal(chosen[0], chosen[1])
+
+
 def test_prior_studies_that_rank_the_target_the_wrong_way_round_are_left_out() -> None:
     import torch
 

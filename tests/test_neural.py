@@ -3,6 +3,7 @@ writes, stale / foreign / corrupt files, the training lock), the sampler option 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -79,6 +80,9 @@ def test_cache_round_trip_and_every_bad_file_is_detected(tmp_path: Path) -> None
     assert digest == fingerprint(SPACE, "minimize", list(reversed(aligned)), SMALL)
     assert digest != fingerprint(SPACE, "maximize", aligned, SMALL)
     assert digest != fingerprint(SPACE, "minimize", aligned[:-1], SMALL)
+    # the same data under other names (an unnamed study's name is new in every process)
+    renamed = [dataclasses.replace(s, name=f"no-name-{k}") for k, s in enumerate(aligned)]
+    assert digest == fingerprint(SPACE, "minimize", renamed, SMALL)
     path = cache_path(tmp_path, digest)
     assert path.parent == tmp_path
     assert load_cached(path, digest) == (None, "missing")
