@@ -570,15 +570,18 @@ class MetaEngine:
 
         Without priors only the GP.  With priors the transfer model (:meth:`_fit`) and, once the
         target has ``_PREQ_WINDOW`` results, a GP on the target alone (the guard against negative
-        transfer).  (Fitting the multi-task GP beside the neural surrogate and choosing between
-        them the same way was measured and not kept: no better on 6 problem x split cells, twice
-        the cost until the choice settles.)
+        transfer), unless the transfer model kept no prior and is such a GP already.  (Fitting the
+        multi-task GP beside the neural surrogate and choosing between them the same way was
+        measured and not kept: no better on 6 problem x split cells, twice the cost until the
+        choice settles.)
         """
         fitted = self._fit(st, data, notes)
         if not self._has_priors(st):
             return {fitted.phase: fitted}
         out: dict[str, Fitted] = {fitted.phase: fitted}
-        if data.X_obs.shape[0] >= _PREQ_WINDOW:
+        # no challenger when the transfer model kept no prior (every one left out as misleading,
+        # or none usable): it is a GP on the target alone itself
+        if data.X_obs.shape[0] >= _PREQ_WINDOW and fitted.phase != "gp":
             out["target_gp"] = st.target_gp(self.config).fit(data)
         return out
 

@@ -322,6 +322,25 @@ def test_prior_studies_that_rank_the_target_the_wrong_way_round_are_left_out() -
     assert fitted.info["n_source_tasks"] == 0
     assert fitted.info["misleading_sources"] == ["neg0", "neg1", "neg2"]
 
+    # Through the engine: one GP on the target alone, no second one as a challenger.
+    space = SearchSpace({f"x{i}": FloatParam(0.0, 1.0) for i in range(3)})
+    priors = [
+        PriorStudy(
+            s.name,
+            tuple(
+                PriorTrial({f"x{i}": float(v) for i, v in enumerate(x)}, (float(y),))
+                for x, y in zip(s.X, f(s.X), strict=True)
+            ),
+        )
+        for s in negated
+    ]  # they minimise f, so their best configurations are the (maximising) target's worst
+    engine = MetaEngine(priors, EngineConfig(n_startup_trials=3))
+    observed = [{f"x{i}": float(v) for i, v in enumerate(x)} for x in X_obs]
+    s = engine.suggest(space, "maximize", observed, [float(v) for v in z_obs], seed=0)
+    assert s.phase == "gp"
+    assert s.info["misleading_sources"] == ["neg0", "neg1", "neg2"]
+    assert "served_by" not in s.info
+
 
 @pytest.mark.parametrize(
     ("kwargs", "field"),
