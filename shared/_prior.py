@@ -283,11 +283,12 @@ def average_ranks(v: np.ndarray) -> np.ndarray:
 
 def standardised_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
     """Direction-aware standardisation: ``(n,)`` values -> ``(n,)`` scores with mean 0 and standard
-    deviation 1 (0 for a single or constant value, or a spread too large for floats), higher is
-    better."""
+    deviation 1 (0 for a single or constant value), higher is better."""
     v = np.asarray(values, dtype=float)
     require(v.ndim == 1 and bool(np.all(np.isfinite(v))), "values", "must be a finite 1-d array", v.shape)
-    return _standardised_pair(-v if direction == "minimize" else v, np.empty(0))[0]
+    signed = -v if direction == "minimize" else v
+    sd = float(signed.std()) if v.size > 1 else 0.0
+    return (signed - signed.mean()) / sd if sd > 0 else np.zeros_like(signed)
 
 
 # the Yeo-Johnson exponents searched by warped_scores (MLE on this grid, step 0.05)
@@ -405,9 +406,11 @@ def score_against(
     require(bool(np.isfinite(value)), "value", "must be finite", value)
     sign = -1.0 if direction == "minimize" else 1.0
     signed, new = sign * h, sign * float(value)
-    if scale in ("standardised", "warped"):
-        pair = _standardised_pair if scale == "standardised" else _warp
-        return float(pair(signed, np.array([new]))[1][0])
+    if scale == "standardised":
+        sd = float(signed.std()) if h.size > 1 else 0.0
+        return (new - float(signed.mean())) / sd if sd > 0 else 0.0
+    if scale == "warped":
+        return float(_warp(signed, np.array([new]))[1][0])
     rank = float(np.sum(signed < new) + 0.5 * np.sum(signed == new))  # 0 = worst of n + 1
     return float(ndtri((rank + 0.5) / (h.size + 1)))
 
