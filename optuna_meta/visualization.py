@@ -305,7 +305,11 @@ def calibration_points(study: optuna.Study) -> list[tuple[int, str, float, float
             r.value is None
             or not isinstance(mean, float)
             or not isinstance(sd, float)
-            or scale not in ("copula", "standardised", "warped")
+            or scale
+            not in (
+                "copula",
+                "standardised",
+            )
         ):
             continue
         start = trials[r.number].datetime_start
@@ -326,8 +330,7 @@ def calibration_points(study: optuna.Study) -> list[tuple[int, str, float, float
 def plot_calibration(study: optuna.Study) -> Figure:
     """The model's predicted score (mean and one standard deviation) of each suggestion against the
     score of what came out, on the model's scale (higher is better; ``copula``: normal quantile of
-    the rank among the results so far, ``standardised``: in standard deviations of them,
-    ``warped``: standardised after a power transform fitted to them).  The
+    the rank among the results so far, ``standardised``: in standard deviations of them).  The
     title gives the share of outcomes within one and two standard deviations and the rank
     correlation of predicted and observed.  The standard deviation is the model's uncertainty about
     the function, without observation noise: noisy objectives fall outside it more often than the
@@ -342,7 +345,7 @@ def plot_calibration(study: optuna.Study) -> Figure:
         ax.text(0.5, 0.5, "no model suggestion with a result yet", ha="center", va="center")
         ax.axis("off")
         return fig
-    for scale, marker in (("copula", "o"), ("standardised", "^"), ("warped", "s")):
+    for scale, marker in (("copula", "o"), ("standardised", "^")):
         pts = [p for p in points if p[1] == scale]
         if pts:
             _, _, mean, sd, obs = (np.array(c) for c in zip(*pts, strict=True))

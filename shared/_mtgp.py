@@ -13,11 +13,9 @@ a GP of the target alone with its own lengthscales, ``s_r^2 k_r(x, x') [s = t = 
 (:func:`_target_residual_kernel`: what the target does not share with the prior studies is
 modelled, not fitted as noise), over
 ``[x, task]`` rows, with the target as task 0 and ``output_tasks=[0]`` so the posterior, the
-acquisition and its optimiser work on ``F`` columns.  Outcomes arrive already scale-free: the
-prior tasks by a Gaussian copula each, the target beside them warped
-(:func:`metahpo._prior.warped_scores`: it keeps how far apart its results are, where the copula
-spread near-equal best results into a spike and the model stalled), a target without prior tasks
-standardised; so the model is built with ``outcome_transform=None``.  Without any prior task a
+acquisition and its optimiser work on ``F`` columns.  Outcomes arrive already scale-free (Gaussian
+copula per task; a target without prior tasks keeps its standardised values), so the model is
+built with ``outcome_transform=None``.  Without any prior task a
 ``SingleTaskGP`` is used.
 
 Schedule (:class:`GPSurrogate`)
@@ -223,16 +221,15 @@ def _target_residual_kernel(n_features: int) -> Any:
     (BoTorch's dimension-scaled prior) and scale, added to the shared kernel.
 
     Without it the target can only depart from the prior studies through the shared kernel's
-    lengthscales, which the prior points (most of the rows) set. What it cannot follow near the
-    target's best results, where the copula spreads nearly equal values over a wide range of scores,
-    was fitted as the target's own noise (measured with the target on the copula scale, which it has
-    left since for :func:`metahpo._prior.warped_scores`). Traced on lcbench (task 189873, seed 0,
-    split 1, 20 prior studies): a target noise variance of 0.02-0.30 on the copula scale against the
-    prior studies' 0.007, a posterior mean at the best result 0.1-0.9 below its score, and the best
+    lengthscales, which the prior points (most of the rows) set.  What it cannot follow near the
+    target's best results, where the copula spreads nearly equal values over a wide range of
+    scores, was fitted as the target's own noise.  Traced on lcbench (task 189873, seed 0, split 1,
+    20 prior studies): a target noise variance of 0.02-0.30 on the copula scale against the prior
+    studies' 0.007, a posterior mean at the best result 0.1-0.9 below its score, and the best
     candidate's LogEI -8.4 to -12 from the 25th trial on, so the acquisition went where the
-    posterior was widest (diverging configurations among them). With this term, same run, from the
-    15th result on: the target noise 0.004-0.03, the mean at the best result within 0.25 of its
-    score but for one fit (0.46-0.59), LogEI -1.8 to -6.5 (README, "The stall's cause").
+    posterior was widest (diverging configurations among them).  With this term, same run, from
+    the 15th result on: the target noise 0.004-0.03, the mean at the best result within 0.25 of
+    its score but for one fit (0.46-0.59), LogEI -1.8 to -6.5 (README, "The stall's cause").
     Before 15 results it had not helped yet: a cold fit of 60 iterations hardly moves the scale
     from its start."""
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
@@ -435,13 +432,11 @@ class GPSurrogate:
     def fit(self, data: TargetData) -> Fitted:
         n_obs = data.X_obs.shape[0]
         sources = self._select_sources(data.X_obs, data.z_obs)
-        # The prior tasks are on the copula scale (only ranks compare across studies).  The target
-        # beside them is warped (TargetData.w_obs): the copula spread its near-equal best results
-        # into a spike, and the model stopped improving (see warped_scores); standardised values
-        # did worse on the real problems (regret @50 0.037 against the copula's 0.027 on 4 cells:
-        # diverged runs flatten the model near the best).  The target alone keeps its
-        # standardised values (as GPSampler).  README: "The target's scale beside the priors".
-        target = data.w_obs if sources else data.y_obs
+        # With prior tasks every task is on the copula scale (only ranks compare across studies);
+        # the target alone keeps its standardised values.  Ablation without priors (lcbench, 5 tasks
+        # x 2 seeds, regret@25/@50): copula 0.138/0.068, standardised 0.093/0.051, GPSampler
+        # 0.126/0.037; with priors the copula target was far better (lcbench @50 0.010 vs 0.106).
+        target = data.z_obs if sources else data.y_obs
         best_f = data.incumbent(target)
         X_tasks = [data.X_obs] + [X for X, _ in sources]
         z_tasks = [target] + [z for _, z in sources]
@@ -484,7 +479,7 @@ class GPSurrogate:
             info=info,
             n_threads=n_threads,
             predict=posterior,
-            scale="warped" if sources else "standardised",
+            scale="copula" if sources else "standardised",
         )
 
     def _schedule(self, key: tuple[str, ...], n_obs: int) -> tuple[dict[str, Any] | None, int, int]:

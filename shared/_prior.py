@@ -17,9 +17,7 @@ what the prior shares with the target into the target's encoding (see :mod:`meta
 
 Objectives are made direction-aware (higher is better after the transform) and scale-free with a
 Gaussian copula: ``z = Phi^-1((rank + 0.5) / n)`` per study, so a prior measured in accuracy and
-a target measured in log-loss become comparable.  The target's own results also get standardised
-scores (:func:`standardised_scores`, for a model of the target alone) and warped ones
-(:func:`warped_scores`, its scale beside the copula-scaled priors in the multi-task GP).
+a target measured in log-loss become comparable.
 """
 
 from __future__ import annotations
@@ -55,7 +53,6 @@ __all__ = [
     "copula_scores",
     "prior_space",
     "standardised_scores",
-    "warped_scores",
 ]
 
 Direction = Literal["minimize", "maximize"]
@@ -291,109 +288,15 @@ def standardised_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
     return (signed - signed.mean()) / sd if sd > 0 else np.zeros_like(signed)
 
 
-# the Yeo-Johnson exponents searched by warped_scores (MLE on this grid, step 0.05)
-_YJ_GRID = np.linspace(-2.0, 4.0, 121)
-
-
-def _yeo_johnson(x: np.ndarray, lam: float) -> np.ndarray:
-    """Yeo and Johnson's power transform (Biometrika, 2000) of ``(n,)`` values with exponent
-    ``lam``: ``((x + 1)^lam - 1) / lam`` for ``x >= 0``, ``-((1 - x)^(2 - lam) - 1) / (2 - lam)``
-    below (logs at ``lam`` 0 and 2).  Monotone in ``x``; ``lam`` 1 is the identity."""
-    out = np.empty_like(x)
-    pos = x >= 0
-    xp, xn = x[pos], x[~pos]
-    out[pos] = np.log1p(xp) if abs(lam) < 1e-9 else np.expm1(lam * np.log1p(xp)) / lam
-    mu = 2.0 - lam
-    out[~pos] = -np.log1p(-xn) if abs(mu) < 1e-9 else -np.expm1(mu * np.log1p(-xn)) / mu
-    return out
-
-
-def _yeo_johnson_exponent(x: np.ndarray) -> float:
-    """The exponent of :func:`_yeo_johnson` that makes ``(n,)`` values most normal: the maximum
-    of the profile log-likelihood ``-n/2 log var(psi(x)) + (lam - 1) sum sign(x) log(1 + |x|)``
-    over :data:`_YJ_GRID` (the first of equal maxima)."""
-    jacobian = float((np.sign(x) * np.log1p(np.abs(x))).sum())
-    best, best_ll = 1.0, -np.inf
-    for lam in _YJ_GRID.tolist():
-        var = float(_yeo_johnson(x, lam).var())
-        if var > 0 and np.isfinite(var):
-            ll = -0.5 * x.size * np.log(var) + (lam - 1.0) * jacobian
-            if ll > best_ll:
-                best, best_ll = lam, ll
-    return best
-
-
-def _standardised_pair(signed: np.ndarray, more: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``signed`` and ``more`` less ``signed``'s mean, over its standard deviation (zeros without
-    a finite spread)."""
-    with np.errstate(all="ignore"):
-        sd = float(signed.std()) if signed.size > 1 else 0.0
-        if not (sd > 0 and np.isfinite(sd)):
-            return np.zeros_like(signed), np.zeros_like(more)
-        mean = float(signed.mean())
-        return (signed - mean) / sd, (more - mean) / sd
-
-
-def _warp(signed: np.ndarray, extra: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """``(n,)`` signed values (higher is better) -> their warped scores (see
-    :func:`warped_scores`) and those of ``extra`` under the same transform (empty if None; a
-    value beyond the history's range by more than that range is taken at that distance)."""
-    more = np.empty(0) if extra is None else np.asarray(extra, dtype=float)
-    plain = _standardised_pair(signed, more)
-    if signed.size < 3 or not plain[0].any():
-        return plain
-    x, xe = plain
-    q25, q50, q75 = (float(q) for q in np.percentile(signed, [25.0, 50.0, 75.0]))
-    scale = (q75 - q25) / 1.349  # the standard deviation of a normal sample with this IQR
-    with np.errstate(all="ignore"):
-        if scale > 0:
-            robust = (signed - q50) / scale
-            if bool(np.all(np.isfinite(robust))):
-                x, xe = robust, (more - q50) / scale
-        lo, hi = float(x.min()), float(x.max())
-        xe = np.clip(xe, lo - (hi - lo), hi + (hi - lo))
-        lam = _yeo_johnson_exponent(x)
-        t, te = _yeo_johnson(x, lam), _yeo_johnson(xe, lam)
-        sd_t = float(t.std())
-        if not (sd_t > 0 and np.isfinite(sd_t) and bool(np.all(np.isfinite(te)))):
-            return plain
-        mean_t = float(t.mean())
-        return (t - mean_t) / sd_t, (te - mean_t) / sd_t
-
-
-def warped_scores(values: np.ndarray, direction: Direction) -> np.ndarray:
-    """Direction-aware robust scaling (median, and the interquartile range over 1.349; the mean and
-    standard deviation where that range is 0), a Yeo-Johnson power transform with its exponent
-    fitted by maximum likelihood, and standardisation: ``(n,)`` values -> ``(n,)`` scores with
-    mean 0 and standard deviation 1, higher is better (the standardised scores below 3 values or
-    where the transform does not give finite scores; 0 for constant values).  The robust scaling
-    keeps one diverged result, however far off, from squeezing the others together before the
-    exponent is fitted (scaled by the standard deviation instead, 19 good losses near 1 beside one
-    of 1,000 spread over 0.05 in the end, against 3.8 now and the copula's 3.4).
-
-    The target's scale in the multi-task GP.  Like the copula, it draws in a long tail of bad
-    results (diverged runs) that would flatten a standardised model near the best; unlike the
-    copula, it keeps how far apart the results are: near-equal good results stay near-equal,
-    where the copula spreads them by rank into a spike the model fits as noise or reads as the
-    end of all improvement (HEBO warps its outputs the same way; Cowen-Rivers et al., JAIR 2022)."""
-    v = np.asarray(values, dtype=float)
-    require(v.ndim == 1 and bool(np.all(np.isfinite(v))), "values", "must be a finite 1-d array", v.shape)
-    return _warp(-v if direction == "minimize" else v)[0]
-
-
 def score_against(
-    history: np.ndarray,
-    value: float,
-    direction: Direction,
-    scale: Literal["copula", "standardised", "warped"],
+    history: np.ndarray, value: float, direction: Direction, scale: Literal["copula", "standardised"]
 ) -> float:
     """The score a new ``value`` gets against the ``(n,)`` finished values a model was fit on, on
     that model's scale (higher is better): the observed counterpart of a prediction.
 
     ``"copula"``: the normal quantile of the value's mid-rank among the history and itself (as
     :func:`copula_scores` gives it with the value added); ``"standardised"``: the value less the
-    history's mean, over its standard deviation (:func:`standardised_scores`; 0 without spread);
-    ``"warped"``: the value under the transform :func:`warped_scores` fits to the history."""
+    history's mean, over its standard deviation (:func:`standardised_scores`; 0 without spread)."""
     from scipy.special import ndtri
 
     h = np.asarray(history, dtype=float)
@@ -409,8 +312,6 @@ def score_against(
     if scale == "standardised":
         sd = float(signed.std()) if h.size > 1 else 0.0
         return (new - float(signed.mean())) / sd if sd > 0 else 0.0
-    if scale == "warped":
-        return float(_warp(signed, np.array([new]))[1][0])
     rank = float(np.sum(signed < new) + 0.5 * np.sum(signed == new))  # 0 = worst of n + 1
     return float(ndtri((rank + 0.5) / (h.size + 1)))
 

@@ -15,14 +15,11 @@ ARCHITECTURE.md.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 import numpy as np
-
-from metahpo._prior import warped_scores
 
 if TYPE_CHECKING:
     import torch
@@ -40,14 +37,11 @@ class TargetData:
 
     Attributes:
         X_obs: ``(n, F)`` finished configurations (``n >= 1``).
-        z_obs: ``(n,)`` their scale-free scores (Gaussian copula; higher is better), as the
-            prior studies' scores are: what the neural surrogate fits and what the target is
-            compared with prior studies on (only ranks are comparable across studies).
+        z_obs: ``(n,)`` their scale-free scores (Gaussian copula; higher is better): what a model
+            shared with prior studies uses, since only ranks are comparable across studies.
         y_obs: ``(n,)`` their values standardised (mean 0, standard deviation 1; higher is
             better): what a model of the target alone uses, keeping how much better a value is
             (as Optuna's GPSampler does).
-        w_obs: ``(n,)`` (a property) their values warped (:func:`metahpo._prior.warped_scores`):
-            the target's scale in the multi-task GP.
         X_pend: ``(p, F)`` configurations being evaluated now.
         seed: the seed of this suggestion.
         device: where the tensors live.
@@ -61,11 +55,6 @@ class TargetData:
     seed: int
     device: torch.device
     feasible: np.ndarray | None = None
-
-    @functools.cached_property
-    def w_obs(self) -> np.ndarray:
-        """``(n,)`` the values warped (standardised, Yeo-Johnson transformed, standardised)."""
-        return warped_scores(self.y_obs, "maximize")  # y_obs is standardised with its direction
 
     def incumbent(self, scores: np.ndarray) -> float:
         """The best of ``(n,)`` scores among the feasible results (among all when none is)."""
@@ -92,9 +81,7 @@ class Fitted:
         predict: the target's posterior, ``(b, F)`` configurations -> mean and standard deviation,
             each ``(b,)``, on the scale ``scale`` (for the record of what the model expected).
         scale: the target's scores the model was fit on: ``"copula"`` (ranks through the normal
-            quantile), ``"standardised"`` (mean 0, standard deviation 1) or ``"warped"``
-            (standardised after a power transform, :func:`metahpo._prior.warped_scores`); higher
-            is better.
+            quantile) or ``"standardised"`` (mean 0, standard deviation 1); higher is better.
     """
 
     acquisition: Acquisition
@@ -104,7 +91,7 @@ class Fitted:
     warnings: list[str] = field(default_factory=list)
     n_threads: int = 1
     predict: Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None
-    scale: Literal["copula", "standardised", "warped"] = "copula"
+    scale: Literal["copula", "standardised"] = "copula"
 
 
 class Surrogate(Protocol):

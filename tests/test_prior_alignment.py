@@ -155,50 +155,6 @@ def test_standardised_scores_keep_magnitudes_and_direction() -> None:
     np.testing.assert_array_equal(standardised_scores(np.array([3.0]), "maximize"), [0.0])
 
 
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50))
-def test_warped_scores_are_monotone_finite_and_standardised(values: list[float]) -> None:
-    from metahpo._prior import warped_scores
-
-    v = np.asarray(values)
-    w = warped_scores(v, "maximize")
-    assert np.all(np.isfinite(w))
-    order = np.argsort(v, kind="stable")
-    assert np.all(np.diff(w[order]) >= -1e-9)
-    if v.size >= 2 and np.ptp(v) > 1e-6 * max(1.0, float(np.abs(v).max())):
-        assert w.mean() == pytest.approx(0.0, abs=1e-9)
-        assert w.std() == pytest.approx(1.0, rel=1e-6)
-    np.testing.assert_allclose(warped_scores(v, "minimize"), -w, atol=1e-9)
-
-
-def test_warped_scores_draw_in_diverged_runs_and_keep_near_equal_results_near() -> None:
-    from metahpo._prior import copula_scores, standardised_scores, warped_scores
-
-    # 18 accuracies around 0.85 and two diverged runs: standardised, the good ones are squeezed
-    # into a fraction of the range; warped, they spread like the copula's
-    rng = np.random.default_rng(0)
-    acc = np.r_[0.85 + 0.03 * rng.standard_normal(18), 0.1, 0.3]
-    s, w = standardised_scores(acc, "maximize"), warped_scores(acc, "maximize")
-    good = slice(0, 18)
-    assert np.ptp(w[good]) > 2.0 * np.ptp(s[good])
-    # 20 losses of a bowl: the best two are near-equal; the copula sets them a rank apart, the
-    # warped scores keep them nearly as close as their values are
-    loss = np.r_[0.001, 0.002, np.linspace(0.3, 6.0, 18)]
-    c, w = copula_scores(loss, "minimize"), warped_scores(loss, "minimize")
-    assert (w[0] - w[1]) < 0.05 * (w[0] - w[-1])
-    assert (c[0] - c[1]) > 0.1 * (c[0] - c[-1])
-    # one diverged result, however far off, does not squeeze the good ones together
-    good = np.exp(0.3 * rng.standard_normal(19))
-    for diverged in (50.0, 1e3, 1e6):
-        w = warped_scores(np.r_[good, diverged], "minimize")
-        assert np.ptp(w[:19]) > 0.6 * np.ptp(copula_scores(good, "minimize"))
-    np.testing.assert_array_equal(warped_scores(np.array([3.0, 3.0, 3.0]), "maximize"), [0.0, 0.0, 0.0])
-    # below 3 values: the standardised scores
-    np.testing.assert_allclose(warped_scores(np.array([1.0, 4.0]), "minimize"), [1.0, -1.0])
-    with pytest.raises(ValueError, match="values must be a finite 1-d array"):
-        warped_scores(np.array([1.0, np.inf]), "minimize")
-
-
 def test_aligned_rows_are_what_the_space_encodes_and_bad_values_give_their_reason() -> None:
     space = SearchSpace(
         {

@@ -50,7 +50,7 @@ def storage(tmp_path_factory: pytest.TempPathFactory) -> str:
 
 
 def test_score_against_is_the_copula_score_with_the_value_added() -> None:
-    from metahpo._prior import copula_scores, standardised_scores, warped_scores
+    from metahpo._prior import copula_scores, standardised_scores
 
     history = np.array([3.0, 1.0, 2.0, 5.0, 2.0])
     for value in (0.5, 2.0, 6.0):
@@ -62,12 +62,6 @@ def test_score_against_is_the_copula_score_with_the_value_added() -> None:
     # standardised: against the history's own mean and spread
     z = standardised_scores(history, "maximize")
     assert score_against(history, 5.0, "maximize", "standardised") == pytest.approx(z[3])
-    # warped: under the transform fitted to the history, so a value of the history gets its score
-    w = warped_scores(history, "minimize")
-    for i in range(history.size):
-        assert score_against(history, history[i], "minimize", "warped") == w[i]
-    # far beyond the history: taken at one range beyond it, finite
-    assert np.isfinite(score_against(history, -1e200, "minimize", "warped"))
     with pytest.raises(ValueError, match="history"):
         score_against(np.array([]), 1.0, "minimize", "copula")
 
@@ -86,7 +80,7 @@ def test_the_sampler_records_sources_weights_predictions_and_alignment(storage: 
         assert all(0.0 <= w <= 1.0 + 1e-9 for w in r.info["source_weights"])
         assert math.isfinite(r.info["predicted_score"])
         assert r.info["predicted_score_sd"] > 0
-        assert r.info["score_scale"] == "warped"  # the target beside copula-scaled priors
+        assert r.info["score_scale"] == "copula"  # with priors every task is on the copula scale
     alignment = {a["name"]: a for a in viz.alignment_records(study)}
     assert alignment["other-space"]["skipped_study"] == "no_overlap"
     assert alignment["other-space"]["dropped"] == ["lr"]
