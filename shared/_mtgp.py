@@ -426,7 +426,7 @@ class GPSurrogate:
         self._similarity_prior: SimilarityPrior | None = None
         self._misleading: list[str] = []  # prior studies left out as misleading at the last choice
         # task set -> (hyper-parameters of its last fit, target size when they were last optimised)
-        self._warm: dict[tuple[str, ...], tuple[dict[str, Any], int]] = {}
+        self._warm: dict[tuple[int, ...], tuple[dict[str, Any], int]] = {}
         self._last_state: dict[str, Any] | None = None
 
     def fit(self, data: TargetData) -> Fitted:
@@ -440,7 +440,8 @@ class GPSurrogate:
         best_f = data.incumbent(target)
         X_tasks = [data.X_obs] + [X for X, _ in sources]
         z_tasks = [target] + [z for _, z in sources]
-        key = tuple(self._aligned[i].name for i in (self._selected or [])) if sources else ()
+        # the task set by index (names need not be unique: two storages' "study")
+        key = tuple(self._selected or []) if sources else ()
         init, maxiter, n_fit = self._schedule(key, n_obs)
         n_threads = threads_for(sum(x.shape[0] for x in X_tasks))
         acquisition: LogEI | QLogEI
@@ -482,7 +483,7 @@ class GPSurrogate:
             scale="copula" if sources else "standardised",
         )
 
-    def _schedule(self, key: tuple[str, ...], n_obs: int) -> tuple[dict[str, Any] | None, int, int]:
+    def _schedule(self, key: tuple[int, ...], n_obs: int) -> tuple[dict[str, Any] | None, int, int]:
         """(initial hyper-parameters, L-BFGS iterations, target size recorded for this fit)."""
         warm = self._warm.get(key)
         if warm is None:

@@ -286,6 +286,42 @@ def test_the_choice_and_subsample_of_prior_studies_do_not_depend_on_their_names(
     np.testing.assert_array_equal(chosen[0], chosen[1])
 
 
+def test_two_prior_studies_of_one_name_do_not_share_fitted_hyper_parameters() -> None:
+    """Names need not be unique (two storages' "study"): the warm start is kept per chosen task
+    set by index, so a newly chosen study of the same name as the last is fitted, not conditioned
+    on the other one's hyper-parameters."""
+    import torch
+
+    from metahpo._mtgp import GPSurrogate
+    from metahpo._prior import AlignedStudy
+    from metahpo._surrogate import TargetData
+
+    rng = np.random.default_rng(3)
+    a = AlignedStudy("study", rng.random((30, 2)), rng.standard_normal(30), 1.0)
+    b = AlignedStudy("study", rng.random((30, 2)), rng.standard_normal(30), 1.0)
+    gp = GPSurrogate([a, b], EngineConfig(max_source_studies=1))
+
+    def data(n: int) -> TargetData:
+        X = np.random.default_rng(n).random((n, 2))
+        z = -((X - 0.5) ** 2).sum(axis=1)
+        return TargetData(
+            X_obs=X, z_obs=z, y_obs=z, X_pend=np.empty((0, 2)), seed=0, device=torch.device("cpu")
+        )
+
+    chosen = iter([0, 1])
+
+    def choose(X_obs: np.ndarray, z_obs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        gp._selected = [next(chosen)]
+        s = gp._aligned[gp._selected[0]]
+        return [(s.X, s.z)]
+
+    gp._select_sources = choose  # type: ignore[method-assign]
+    assert gp.fit(data(20)).info["hyperparameters_optimised"]
+    # 21 results, within 10% of the last optimisation: the same task set would only be
+    # conditioned; another set (another study of the same name) is optimised
+    assert gp.fit(data(21)).info["hyperparameters_optimised"]
+
+
 def test_prior_studies_that_rank_the_target_the_wrong_way_round_are_left_out() -> None:
     import torch
 
