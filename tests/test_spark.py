@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 import time
 from collections.abc import Callable, Iterator
 
@@ -53,6 +54,8 @@ def spark() -> Iterator[object]:
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # the workers run this interpreter, not whichever python3 is first on PATH (which may lack hyperopt)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     session = (
         SparkSession.builder.master("local[2]")
         .appName("metahpo-test")
