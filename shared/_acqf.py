@@ -219,6 +219,11 @@ class QLogEHVI:
         return self._acqf(X.unsqueeze(-2))  # type: ignore[no-any-return]  # (b, 1, F) -> (b,)
 
 
+# Log-acquisition lost per nat by which a candidate's probability of meeting the constraints falls
+# below FeasibilityWeighted's floor: more than LogEI spans over a study (about -16 to 2).
+_FLOOR_SLOPE = 20.0
+
+
 class FeasibilityWeighted:
     """An acquisition times the probability that a trial there succeeds and is feasible, in log
     space: ``log a(x) + sum_k log P_k(x)`` (Gardner et al., "Bayesian Optimization with Inequality
@@ -230,24 +235,49 @@ class FeasibilityWeighted:
     standardised values, the threshold being where the raw value is 0).  A region where trials
     failed or broke a constraint is avoided, while failures scattered at random leave the ranking
     of candidates nearly as it was.  ``acquisition`` None scores every candidate 1: the search for
-    a first feasible configuration maximises the probability alone."""
+    a first feasible configuration maximises the probability alone.
+
+    ``floor`` (constraints only, the terms with ``above`` False): a candidate whose probability of
+    meeting every constraint is below it loses ``_FLOOR_SLOPE`` per nat below (Gelbart et al.'s
+    probabilistic constraint ``P(c(x) <= 0) >= 1 - delta``, made soft so that the local search
+    keeps a gradient and, where no candidate reaches the floor, the most probably feasible ones
+    still rank first).  The slope exceeds the span of LogEI's values, so an expected improvement,
+    however large, does not buy a trial the constraint models expect to break."""
 
     def __init__(
-        self, acquisition: Acquisition | None, terms: Sequence[tuple[Posterior, float, bool]]
+        self,
+        acquisition: Acquisition | None,
+        terms: Sequence[tuple[Posterior, float, bool]],
+        *,
+        floor: float | None = None,
     ) -> None:
+        if floor is not None and not 0.0 < floor < 1.0:
+            raise ValueError(f"floor must lie in (0, 1), got {floor!r}")
         self.device = terms[0][0].device
         self._acquisition = acquisition
         self._terms = list(terms)
+        self._log_floor = None if floor is None else float(np.log(floor))
 
     def __call__(self, X: torch.Tensor) -> torch.Tensor:
-        out = self._acquisition(X) if self._acquisition is not None else torch.zeros_like(X[..., 0])
-        return out + self.log_feasibility(X)
+        if self._acquisition is None:
+            return self.log_feasibility(X)
+        log_failure, log_constraints = self._log_probabilities(X)
+        out = self._acquisition(X) + log_failure + log_constraints
+        if self._log_floor is not None:
+            out = out - _FLOOR_SLOPE * torch.clamp(self._log_floor - log_constraints, min=0.0)
+        return out
 
     def log_feasibility(self, X: torch.Tensor) -> torch.Tensor:
         """``(b, F)`` -> ``(b,)`` the log probability that a trial there succeeds and is feasible."""
-        out = torch.zeros_like(X[..., 0])
+        log_failure, log_constraints = self._log_probabilities(X)
+        return log_failure + log_constraints
+
+    def _log_probabilities(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(b, F)`` -> the log probabilities ``(b,)`` of succeeding (the ``above`` terms) and of
+        meeting every constraint (the others)."""
+        out = [torch.zeros_like(X[..., 0]), torch.zeros_like(X[..., 0])]
         for posterior, threshold, above in self._terms:
             mean, std = posterior(X)
             margin = (mean - threshold) if above else (threshold - mean)
-            out = out + torch.special.log_ndtr(margin / std)
-        return out
+            out[0 if above else 1] = out[0 if above else 1] + torch.special.log_ndtr(margin / std)
+        return out[0], out[1]

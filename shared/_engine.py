@@ -72,6 +72,12 @@ Phase = Literal["portfolio", "startup", "gp", "mtgp", "neural"]
 _PREQ_WINDOW = 15
 # the scored results kept per space (the comparison reads the most recent _PREQ_WINDOW)
 _PREQ_RECORDS = 4 * _PREQ_WINDOW
+# once a feasible result exists, a candidate whose probability of meeting the constraints is below
+# this ranks below every one that reaches it (FeasibilityWeighted's floor): LogEI times the
+# probability alone spent 11 of 47 model trials of a traced lcbench-constrained run on long shots
+# the models gave less than 0.1 (2 were feasible); a floor of 0.5 also kept the search off the
+# constraint's boundary, where the best feasible configurations lie (README, "The feasibility floor")
+_FEASIBILITY_FLOOR = 0.2
 
 
 @dataclass
@@ -274,7 +280,9 @@ class MetaEngine:
                 name (feasible iff every value is <= 0; a name a trial lacks is not known for
                 it).  Each constraint gets a GP (multi-task with the prior studies that recorded
                 the same name); the acquisition is weighted by the probability of feasibility and
-                improves on the best feasible result (before any: the probability alone).
+                improves on the best feasible result (before any: the probability alone); once a
+                feasible result exists, a configuration whose probability of meeting the
+                constraints is below ``_FEASIBILITY_FLOOR`` ranks below any that reaches it.
         """
         require(
             len(observed) == len(values),
@@ -412,7 +420,9 @@ class MetaEngine:
                 none_feasible = (
                     bool(constraint_terms) and data.feasible is not None and not data.feasible.any()
                 )
-                acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
+                acquisition = FeasibilityWeighted(
+                    None if none_feasible else acquisition, terms, floor=_FEASIBILITY_FLOOR
+                )
             with limit_threads(fitted.n_threads):
                 x, log_acq = optimize_acquisition(
                     acquisition,
@@ -470,7 +480,9 @@ class MetaEngine:
             terms += constraint_terms
             if terms:
                 none_feasible = bool(constraint_terms) and feasible is not None and not feasible.any()
-                acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
+                acquisition = FeasibilityWeighted(
+                    None if none_feasible else acquisition, terms, floor=_FEASIBILITY_FLOOR
+                )
             front = call.X_obs[ok][pareto_front(Y[ok])]
             with limit_threads(threads_for(call.X_obs.shape[0])):
                 x, log_acq = optimize_acquisition(

@@ -298,3 +298,46 @@ def test_task_correlations_are_those_of_the_model_with_the_targets_own_term() ->
         K = fit.model.covar_module(rows).to_dense()  # (3, 3): one configuration, three tasks
     expected = (K[0] / (K[0, 0] * K.diagonal()).sqrt()).tolist()
     np.testing.assert_allclose(task_correlations(fit), expected, rtol=1e-8)
+
+
+def test_the_feasibility_floor_ranks_a_likely_breach_below_a_likely_feasible_step() -> None:
+    from metahpo._acqf import FeasibilityWeighted
+
+    class _Fixed:
+        """A posterior with given means and standard deviations per candidate row."""
+
+        device = torch.device("cpu")
+
+        def __init__(self, mean: list[float], std: list[float]) -> None:
+            self.mean, self.std = (
+                torch.tensor(mean, dtype=torch.float64),
+                torch.tensor(std, dtype=torch.float64),
+            )
+
+        def __call__(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            return self.mean + 0.0 * X[:, 0], self.std + 0.0 * X[:, 0]
+
+    X = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)
+
+    def acquisition(X: torch.Tensor) -> torch.Tensor:  # a long shot, a small step, a long shot
+        return torch.tensor([4.0, -6.0, 1.0], dtype=torch.float64) + 0.0 * X[:, 0]
+
+    # the constraint value's mean against the threshold 0: P(feasible) ~ 0.05, 0.9, 0.3
+    constraint = _Fixed([1.645, -1.2816, 0.5244], [1.0, 1.0, 1.0])
+    plain = FeasibilityWeighted(acquisition, [(constraint, 0.0, False)])
+    floored = FeasibilityWeighted(acquisition, [(constraint, 0.0, False)], floor=0.5)
+    assert int(torch.argmax(plain(X))) == 0  # LogEI + log P alone buys the long shot
+    values = floored(X)
+    assert int(torch.argmax(values)) == 1
+    assert values[2] > values[0]  # below the floor, the more probably feasible ranks first
+    values.sum().backward()
+    assert X.grad is not None
+    assert torch.isfinite(X.grad).all()
+    # the reported probability is unchanged by the floor
+    np.testing.assert_allclose(floored.log_feasibility(X).detach(), plain.log_feasibility(X).detach())
+    # a failure term is not floored: a region where a fifth of the trials crash is not avoided harder
+    failure = _Fixed([0.8416, 0.8416, 0.8416], [1.0, 1.0, 1.0])  # P(success) 0.8 everywhere
+    both = FeasibilityWeighted(acquisition, [(failure, 0.0, True), (constraint, 0.0, False)], floor=0.5)
+    np.testing.assert_allclose((both(X) - floored(X)).detach(), np.log(0.8), rtol=1e-3)
+    with pytest.raises(ValueError, match="floor must lie in"):
+        FeasibilityWeighted(acquisition, [(constraint, 0.0, False)], floor=1.0)
