@@ -63,10 +63,10 @@ class MetaSampler(BaseSampler):
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
     Constraints set with ``trial.set_constraint`` are modelled (probability of feasibility times
-    LogEI over the best feasible result; a configuration the constraint models give less than a
-    0.2 chance of feasibility is ranked below any they do not), FAIL trials teach a feasibility
-    model, pruned ones are
-    never proposed again.  Any error inside a suggestion is logged once and that trial falls back to
+    LogEI over the best feasible result; in a single-objective study, once a feasible result
+    exists, a configuration the constraint models give less than a 0.2 chance of feasibility is
+    penalised steeply), FAIL trials teach a feasibility model, pruned ones are never proposed
+    again.  Any error inside a suggestion is logged once and that trial falls back to
     ``independent_sampler``: the sampler never fails the user's study.
 
     Args:

@@ -220,7 +220,7 @@ class QLogEHVI:
 
 
 # Log-acquisition lost per nat by which a candidate's probability of meeting the constraints falls
-# below FeasibilityWeighted's floor: more than LogEI spans over a study (about -16 to 2).
+# below FeasibilityWeighted's floor (on top of the log probability itself).
 _FLOOR_SLOPE = 20.0
 
 
@@ -237,12 +237,14 @@ class FeasibilityWeighted:
     of candidates nearly as it was.  ``acquisition`` None scores every candidate 1: the search for
     a first feasible configuration maximises the probability alone.
 
-    ``floor`` (constraints only, the terms with ``above`` False): a candidate whose probability of
-    meeting every constraint is below it loses ``_FLOOR_SLOPE`` per nat below (Gelbart et al.'s
-    probabilistic constraint ``P(c(x) <= 0) >= 1 - delta``, made soft so that the local search
-    keeps a gradient and, where no candidate reaches the floor, the most probably feasible ones
-    still rank first).  The slope exceeds the span of LogEI's values, so an expected improvement,
-    however large, does not buy a trial the constraint models expect to break."""
+    ``floor`` (constraints only, the terms with ``above`` False): a candidate whose probability
+    ``P_c`` of meeting every constraint is below it loses a further ``_FLOOR_SLOPE`` nats per nat
+    below, ``_FLOOR_SLOPE * max(0, log floor - log P_c)`` (after Gelbart et al.'s probabilistic
+    constraint ``P(c(x) <= 0) >= 1 - delta``, made soft so that the local search keeps a gradient).
+    Below the floor a candidate's score thus falls by 21 nats per nat of ``P_c``: with a floor of
+    0.2, one under about 0.085 loses more than LogEI spans in a study (about -16 to 2, 18 nats) and
+    ranks below any candidate that reaches the floor, and where none does the ranking leans hard
+    towards the more probably feasible ones.  The failure terms are not floored."""
 
     def __init__(
         self,
@@ -275,9 +277,12 @@ class FeasibilityWeighted:
     def _log_probabilities(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """``(b, F)`` -> the log probabilities ``(b,)`` of succeeding (the ``above`` terms) and of
         meeting every constraint (the others)."""
-        out = [torch.zeros_like(X[..., 0]), torch.zeros_like(X[..., 0])]
+        log_failure = torch.zeros_like(X[..., 0])
+        log_constraints = torch.zeros_like(X[..., 0])
         for posterior, threshold, above in self._terms:
             mean, std = posterior(X)
-            margin = (mean - threshold) if above else (threshold - mean)
-            out[0 if above else 1] = out[0 if above else 1] + torch.special.log_ndtr(margin / std)
-        return out[0], out[1]
+            if above:
+                log_failure = log_failure + torch.special.log_ndtr((mean - threshold) / std)
+            else:
+                log_constraints = log_constraints + torch.special.log_ndtr((threshold - mean) / std)
+        return log_failure, log_constraints

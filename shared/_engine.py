@@ -72,11 +72,12 @@ Phase = Literal["portfolio", "startup", "gp", "mtgp", "neural"]
 _PREQ_WINDOW = 15
 # the scored results kept per space (the comparison reads the most recent _PREQ_WINDOW)
 _PREQ_RECORDS = 4 * _PREQ_WINDOW
-# once a feasible result exists, a candidate whose probability of meeting the constraints is below
-# this ranks below every one that reaches it (FeasibilityWeighted's floor): LogEI times the
-# probability alone spent 11 of 47 model trials of a traced lcbench-constrained run on long shots
-# the models gave less than 0.1 (2 were feasible); a floor of 0.5 also kept the search off the
-# constraint's boundary, where the best feasible configurations lie (README, "The feasibility floor")
+# a single-objective study's floor on the probability of meeting the constraints, once a feasible
+# result exists (FeasibilityWeighted's floor): LogEI times the probability alone spent 11 of 47
+# model trials of a traced lcbench-constrained run on long shots the models gave less than 0.1 (2
+# were feasible); a floor of 0.5 cost more regret, likely by keeping the search off the
+# constraint's boundary, where the best feasible configurations lie (README, "The feasibility
+# floor").  Not measured on multi-objective studies, which take no floor.
 _FEASIBILITY_FLOOR = 0.2
 
 
@@ -281,8 +282,9 @@ class MetaEngine:
                 it).  Each constraint gets a GP (multi-task with the prior studies that recorded
                 the same name); the acquisition is weighted by the probability of feasibility and
                 improves on the best feasible result (before any: the probability alone); once a
-                feasible result exists, a configuration whose probability of meeting the
-                constraints is below ``_FEASIBILITY_FLOOR`` ranks below any that reaches it.
+                feasible result exists, a single-objective study's acquisition is penalised
+                steeply below a probability of meeting the constraints of
+                ``_FEASIBILITY_FLOOR`` (:class:`metahpo._acqf.FeasibilityWeighted`).
         """
         require(
             len(observed) == len(values),
@@ -480,9 +482,7 @@ class MetaEngine:
             terms += constraint_terms
             if terms:
                 none_feasible = bool(constraint_terms) and feasible is not None and not feasible.any()
-                acquisition = FeasibilityWeighted(
-                    None if none_feasible else acquisition, terms, floor=_FEASIBILITY_FLOOR
-                )
+                acquisition = FeasibilityWeighted(None if none_feasible else acquisition, terms)
             front = call.X_obs[ok][pareto_front(Y[ok])]
             with limit_threads(threads_for(call.X_obs.shape[0])):
                 x, log_acq = optimize_acquisition(

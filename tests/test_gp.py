@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from metahpo import CategoricalParam, FloatParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
-from metahpo._acqf import log_expected_improvement
+from metahpo._acqf import FeasibilityWeighted, log_expected_improvement
 from metahpo._mtgp import TargetPosterior, fit_gp
 from metahpo._optim import optimize_acquisition
 
@@ -301,8 +301,6 @@ def test_task_correlations_are_those_of_the_model_with_the_targets_own_term() ->
 
 
 def test_the_feasibility_floor_ranks_a_likely_breach_below_a_likely_feasible_step() -> None:
-    from metahpo._acqf import FeasibilityWeighted
-
     class _Fixed:
         """A posterior with given means and standard deviations per candidate row."""
 
@@ -335,9 +333,12 @@ def test_the_feasibility_floor_ranks_a_likely_breach_below_a_likely_feasible_ste
     assert torch.isfinite(X.grad).all()
     # the reported probability is unchanged by the floor
     np.testing.assert_allclose(floored.log_feasibility(X).detach(), plain.log_feasibility(X).detach())
-    # a failure term is not floored: a region where a fifth of the trials crash is not avoided harder
-    failure = _Fixed([0.8416, 0.8416, 0.8416], [1.0, 1.0, 1.0])  # P(success) 0.8 everywhere
+    # a failure term is not floored, alone or with the constraints: a region where most trials crash
+    # is avoided by its probability only
+    failure = _Fixed([-0.5244, -0.5244, -0.5244], [1.0, 1.0, 1.0])  # P(success) 0.3 everywhere
     both = FeasibilityWeighted(acquisition, [(failure, 0.0, True), (constraint, 0.0, False)], floor=0.5)
-    np.testing.assert_allclose((both(X) - floored(X)).detach(), np.log(0.8), rtol=1e-3)
+    np.testing.assert_allclose((both(X) - floored(X)).detach(), np.log(0.3), rtol=1e-3)
+    alone = FeasibilityWeighted(acquisition, [(failure, 0.0, True)], floor=0.5)
+    np.testing.assert_allclose(alone(X).detach(), (acquisition(X) + np.log(0.3)).detach(), rtol=1e-3)
     with pytest.raises(ValueError, match="floor must lie in"):
         FeasibilityWeighted(acquisition, [(constraint, 0.0, False)], floor=1.0)

@@ -8,6 +8,7 @@ import pickle
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import optuna
@@ -418,6 +419,38 @@ def test_constraints_are_modelled_and_the_best_feasible_result_improves() -> Non
     assert len(feasible) >= 12  # ignoring the constraint, the model heads for (2, 1): infeasible
     assert min(t.value for t in feasible if t.value is not None) < 2.0
     assert json.loads(study.trials[-1].system_attrs["metahpo:info"])["n_constraint_models"] == 1
+
+
+def test_the_feasibility_floor_serves_single_objective_studies_after_a_feasible_result(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import metahpo._engine as engine
+
+    seen: list[tuple[int, bool, float | None]] = []  # (objectives, acquisition given, floor)
+    n_objectives = 1
+
+    class Recording(engine.FeasibilityWeighted):
+        def __init__(self, acquisition: Any, terms: Any, *, floor: float | None = None) -> None:
+            seen.append((n_objectives, acquisition is not None, floor))
+            super().__init__(acquisition, terms, floor=floor)
+
+    monkeypatch.setattr(engine, "FeasibilityWeighted", Recording)
+
+    def objective(trial: optuna.Trial) -> float:
+        x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
+        trial.set_constraint("latency", x + 0.5 * y - 1.0)
+        return (x - 2) ** 2 + (y - 1) ** 2
+
+    optuna.create_study(sampler=MetaSampler(seed=0)).optimize(objective, n_trials=14)
+    n_objectives = 2
+    optuna.create_study(directions=["minimize", "minimize"], sampler=MetaSampler(seed=0)).optimize(
+        lambda t: (objective(t), (t.params["x"] + 1) ** 2), n_trials=14
+    )
+    single = [floor for k, given, floor in seen if k == 1 and given]
+    assert single
+    assert set(single) == {engine._FEASIBILITY_FLOOR}
+    assert {floor for k, _, floor in seen if k == 2} == {None}  # not measured there: no floor
+    assert any(k == 2 for k, _, _ in seen)
 
 
 def test_the_model_choice_and_its_rank_correlations_reach_the_trial_record() -> None:
