@@ -283,8 +283,7 @@ class MetaEngine:
                 the same name); the acquisition is weighted by the probability of feasibility and
                 improves on the best feasible result (before any: the probability alone); once a
                 feasible result exists, a single-objective study's acquisition is penalised
-                steeply below a probability of meeting the constraints of
-                ``_FEASIBILITY_FLOOR`` (:class:`metahpo._acqf.FeasibilityWeighted`).
+                steeply below a 0.2 probability of meeting the constraints.
         """
         require(
             len(observed) == len(values),
