@@ -313,7 +313,7 @@ def test_the_feasibility_floor_ranks_a_likely_breach_below_a_likely_feasible_ste
             )
 
         def __call__(self, X: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-            return self.mean + 0.0 * X[:, 0], self.std + 0.0 * X[:, 0]
+            return self.mean + X[:, 0], self.std + 0.0 * X[:, 0]  # X is 0: the gradient flows
 
     X = torch.zeros(3, 2, dtype=torch.float64, requires_grad=True)
 
@@ -331,6 +331,15 @@ def test_the_feasibility_floor_ranks_a_likely_breach_below_a_likely_feasible_ste
     values.sum().backward()
     assert X.grad is not None
     assert torch.isfinite(X.grad).all()
+    # below the floor the penalty adds its slope to the log probability's: there a candidate gains
+    # 21 times as much by moving towards feasibility (a lower constraint mean); above it, as before
+    floored_grad = X.grad[:, 0].clone()
+    X.grad = None
+    plain(X).sum().backward()
+    assert X.grad is not None
+    np.testing.assert_allclose(floored_grad[[0, 2]], 21.0 * X.grad[[0, 2], 0], rtol=1e-6)
+    np.testing.assert_allclose(floored_grad[1], X.grad[1, 0], rtol=1e-6)
+    assert bool((floored_grad < 0.0).all())
     # the reported probability is unchanged by the floor
     np.testing.assert_allclose(floored.log_feasibility(X).detach(), plain.log_feasibility(X).detach())
     # a failure term is not floored, alone or with the constraints: a region where most trials crash
