@@ -351,3 +351,27 @@ def test_the_feasibility_floor_ranks_a_likely_breach_below_a_likely_feasible_ste
     np.testing.assert_allclose(alone(X).detach(), (acquisition(X) + np.log(0.3)).detach(), rtol=1e-3)
     with pytest.raises(ValueError, match="floor must lie in"):
         FeasibilityWeighted(acquisition, [(constraint, 0.0, False)], floor=1.0)
+
+
+def test_the_transfer_models_prior_mean_stays_at_the_centre_of_the_copula_scale() -> None:
+    # The objective's multi-task GP: every task's prior mean is 0 (each task's median score on the
+    # copula scale) however long the fit, where a fitted constant drifts towards a pessimistic value
+    # and the posterior then reverts to a poor score wherever the priors are silent.  The other GPs
+    # (single-task, constraint models) keep fitting theirs.
+    X, z = _tasks(3)
+    cpu = torch.device("cpu")
+    transfer = fit_gp(X, z, device=cpu, warm_state=None, maxiter=200, target_residual=True)
+    assert [float(m.constant.detach()) for m in transfer.model.mean_module.base_means] == [0.0] * 3
+    far = torch.full((1, SPACE.n_features), 0.5, dtype=torch.float64)
+    far[0, :2] = torch.tensor([40.0, -40.0], dtype=torch.float64)  # no data within many lengthscales
+    mean, _ = TargetPosterior(transfer)(far)
+    assert abs(float(mean)) < 1e-6
+    constraint = fit_gp(X, [v - 1.0 for v in z], device=cpu, warm_state=None, maxiter=200, shared_noise=True)
+    assert any(abs(float(m.constant.detach())) > 0.1 for m in constraint.model.mean_module.base_means)
+    # a warm state with a fitted constant (from a constraint-like fit) does not bring it back
+    state = dict(transfer.state)
+    key = next(k for k in state if k.endswith("base_means.0.raw_constant"))
+    state[key] = torch.tensor(-2.0, dtype=torch.float64)
+    for maxiter in (0, 12):
+        warm = fit_gp(X, z, device=cpu, warm_state=state, maxiter=maxiter, target_residual=True)
+        assert float(warm.model.mean_module.base_means[0].constant.detach()) == 0.0
