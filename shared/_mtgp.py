@@ -17,9 +17,10 @@ acquisition and its optimiser work on ``F`` columns.  Outcomes arrive already sc
 copula per task; a target without prior tasks keeps its standardised values), so the model is
 built with ``outcome_transform=None``.  The objective's multi-task GP keeps every task's prior mean
 at 0, the centre of the copula scale, instead of fitting a constant per task: fitted, the constants
-drift towards a pessimistic -1.5 to -4 as the likelihood is maximised (README, "The transfer
-model's prior mean held at the copula's centre"), and a posterior that reverts to a poor score
-away from the data keeps the search where the prior studies were good.  Without any prior task a
+drift towards a pessimistic -1.5 to -4 in fits run to convergence (0 to -1.1 after the engine's
+60 iterations; README, "The transfer model's prior mean held at the copula's centre"), and a
+posterior that reverts to a poor score away from the data keeps the search where the prior studies
+were good.  Without any prior task a
 ``SingleTaskGP`` is used (its constant mean fitted).
 
 Schedule (:class:`GPSurrogate`)
@@ -148,8 +149,9 @@ def fit_gp(
             one noise level it fitted the data at 30, 60, 150 and 300 iterations alike.
         noise_prior: the noise prior of a single-task GP (the multi-task GP keeps BoTorch's);
             GPSampler's by default, see :func:`_gamma_noise_likelihood`.
-        target_residual: add a GP of the target alone to a multi-task GP's kernel (the objective's
-            model; see :func:`_target_residual_kernel`).
+        target_residual: the objective's model: add a GP of the target alone to a multi-task GP's
+            kernel (see :func:`_target_residual_kernel`) and hold every task's prior mean at 0
+            (:func:`_centre_means`).
     """
     # BoTorch/GPyTorch warn about inputs outside the unit cube (aligned prior points may lie there
     # on purpose), about already scale-free outcomes and about optimiser stops: none is actionable
