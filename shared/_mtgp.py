@@ -20,8 +20,7 @@ at 0, the centre of the copula scale, instead of fitting a constant per task: fi
 drift towards a pessimistic -1.5 to -4 in fits run to convergence (0 to -1.1 after the engine's
 60 iterations; README, "The transfer model's prior mean held at the copula's centre"), and a
 posterior that reverts to a poor score away from the data keeps the search where the prior studies
-were good.  Without any prior task a
-``SingleTaskGP`` is used (its constant mean fitted).
+were good.  Without any prior task a ``SingleTaskGP`` is used (its constant mean fitted).
 
 Schedule (:class:`GPSurrogate`)
 -------------------------------
