@@ -74,6 +74,29 @@ def test_pending_points_lose_their_uncertainty() -> None:
     assert float(held[0][0]) == pytest.approx(float(free[0][0]), abs=1e-6)
 
 
+def test_a_configuration_unlike_every_result_keeps_the_target_terms_uncertainty() -> None:
+    # A meta-learnt kernel that ties every configuration to every other (constant features), as
+    # the learned features tied an lcbench box corner to the target's poor results: the adapted
+    # model must still be unsure far from the target's results, not only where the features differ.
+    res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
+    last = max(k for k in res.state if k.startswith("net.") and k.endswith(".weight"))
+    state = dict(res.state)
+    state[last] = torch.zeros_like(state[last])
+    state[last.replace("weight", "bias")] = torch.zeros_like(state[last.replace("weight", "bias")])
+    tied = dataclasses.replace(res, state=state)
+    X_obs = SPACE.encode([{"x": -2.0 + 0.1 * i, "y": 0.1 * (i % 3)} for i in range(8)])
+    z = np.linspace(-1.0, 1.0, 8)
+    pred = AdaptedPredictor(tied, X_obs, z, np.empty((0, 2)), device=torch.device("cpu"), seed=0)
+    near, far = SPACE.encode([{"x": -1.65, "y": 0.1}]), SPACE.encode([{"x": 2.0, "y": 1.0}])
+    with torch.no_grad():
+        _, sd_near = pred(torch.as_tensor(near))
+        mean_far, sd_far = pred(torch.as_tensor(far))
+    assert float(sd_far[0]) > 0.6  # the term's variance 0.5, all of it
+    assert float(sd_far[0]) > 2.0 * float(sd_near[0])
+    # far from the results the term's part of the mean is spent: the learned kernel's mean remains
+    assert abs(float(mean_far[0]) - float(z.mean())) < 0.5
+
+
 def test_cache_round_trip_and_every_bad_file_is_detected(tmp_path: Path) -> None:
     aligned, _ = align_studies(SPACE, priors(), "minimize")
     digest = fingerprint(SPACE, "minimize", aligned, SMALL)
