@@ -245,7 +245,7 @@ class _TargetTerm:
     ``l`` the mode of BoTorch's dimension-scaled prior ``LogNormal(sqrt(2) + log(F) / 2, sqrt(3))``.
 
     Both are fixed, not fitted: fitted by the target's marginal likelihood, ``r`` fell below
-    0.0005 at every suggestion of a traced lcbench run, as the target's results never test the
+    0.0005 at every suggestion printed of a traced lcbench run, as the target's results never test the
     term where it matters, yet a configuration unlike every result so far is where the
     meta-learnt kernel is least tested.  Without the term the learned features tied an lcbench box
     corner to the target's poor results: predicted 4.7-6.6 standard deviations below the best
@@ -267,7 +267,9 @@ class _TargetTerm:
 
 class AdaptedPredictor:
     """The meta-trained model fine-tuned on the target's results and conditioned on them, its
-    kernel plus a term of the target alone (:class:`_TargetTerm`).
+    kernel plus a term of the target alone (:class:`_TargetTerm`).  The fine-tuning does not see
+    the term (the learned kernel's noise, scale and mean are fitted as in meta-training); the
+    prior variance is the learned scale plus the term's.
 
     ``pending`` configurations (running trials) are added as observations at the posterior mean
     (kriging believer): the mean is unchanged and the uncertainty around them collapses, so the
