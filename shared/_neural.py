@@ -70,6 +70,12 @@ class NeuralConfig:
         require(self.adapt_steps >= 0, "NeuralConfig.adapt_steps", "must be >= 0", self.adapt_steps)
 
 
+def _unit_rbf(A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
+    """``(..., a, D), (..., b, D) -> (..., a, b)``: ``exp(-|a - b|^2 / 2)``, unit lengthscales."""
+    d2 = A.pow(2).sum(-1, keepdim=True) + B.pow(2).sum(-1).unsqueeze(-2) - 2.0 * A @ B.transpose(-1, -2)
+    return torch.exp(-0.5 * d2.clamp_min(0.0))
+
+
 class DeepKernelGP(torch.nn.Module):
     """``k(x, x') = s * exp(-|phi(x) - phi(x')|^2 / 2)`` with ``phi`` an MLP ``F -> H -> H -> D``
     (its last layer absorbs the lengthscales), constant mean ``m`` and noise ``sigma^2``."""
@@ -103,8 +109,7 @@ class DeepKernelGP(torch.nn.Module):
 
     def kernel(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
         """``(..., a, D), (..., b, D) -> (..., a, b)`` on features."""
-        d2 = A.pow(2).sum(-1, keepdim=True) + B.pow(2).sum(-1).unsqueeze(-2) - 2.0 * A @ B.transpose(-1, -2)
-        return self.outputscale * torch.exp(-0.5 * d2.clamp_min(0.0))
+        return self.outputscale * _unit_rbf(A, B)
 
     def noisy_cholesky(self, phi: torch.Tensor) -> torch.Tensor:
         """``(..., b, D)`` -> lower Cholesky factor ``(..., b, b)`` of ``K + sigma^2 I``."""
@@ -260,9 +265,7 @@ class _TargetTerm:
 
     def kernel(self, A: torch.Tensor, B: torch.Tensor) -> torch.Tensor:
         """``(a, F), (b, F) -> (a, b)``."""
-        a, b = A / self.lengthscale, B / self.lengthscale
-        d2 = a.pow(2).sum(-1, keepdim=True) + b.pow(2).sum(-1).unsqueeze(-2) - 2.0 * a @ b.transpose(-1, -2)
-        return self.variance * torch.exp(-0.5 * d2.clamp_min(0.0))
+        return self.variance * _unit_rbf(A / self.lengthscale, B / self.lengthscale)
 
 
 class AdaptedPredictor:
