@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 import optuna
 
-from metahpo import CategoricalParam, IntParam, public_families, public_priors
+from metahpo import public_families, public_priors
 from metahpo_cli.bench import Problem, load_problem
 from optuna_meta import MetaSampler
 
@@ -49,41 +49,6 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 FAMILY_PROBLEMS = {"xgboost": "rbv2_xgboost", "mlp": "lcbench", "lightgbm": "tabrepo_lightgbm"}
 TASK_PREFIX = {"xgboost": "openml-task-", "mlp": "openml-task-", "lightgbm": "openml-", "random_forest": ""}
-
-
-def forest_problem() -> Problem:
-    """openml-pimp's random-forest runs as a per-task pool: a proposal gets the accuracy of the
-    nearest of the task's 500 real runs (in the family's encoded space; the same rule for every
-    method), minimised as 1 - accuracy.  Built from the shipped family file itself."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    family = next(f for f in public_families() if f.name == "random_forest")
-    space = family.space
-    runs = {
-        p.name.removeprefix("public:random_forest:"): p
-        for p in public_priors("random_forest", trials_per_task=None)
-    }
-    pools = {
-        name: (space.encode([t.params for t in p.trials]), 1.0 - np.array([t.values[0] for t in p.trials]))
-        for name, p in runs.items()
-    }
-    dists: dict[str, Any] = {}
-    for n, param in space.params.items():
-        if isinstance(param, CategoricalParam):
-            dists[n] = CategoricalDistribution(list(param.choices))
-        elif isinstance(param, IntParam):
-            dists[n] = IntDistribution(param.low, param.high, log=param.log)
-        else:
-            dists[n] = FloatDistribution(param.low, param.high, log=param.log)
-
-    def evaluate(task: str, cfgs: list[dict[str, Any]]) -> np.ndarray:
-        X, y = pools[task]
-        return np.array([y[int(np.argmin(((X - space.encode([c])[0]) ** 2).sum(axis=1)))] for c in cfgs])
-
-    problem = Problem("openml_pimp_random_forest", sorted(pools), dists)
-    problem.evaluate = evaluate
-    problem.scan = lambda task, rng: pools[task][1]
-    return problem
 
 
 def regret_curve(values: list[float], lo: float, hi: float) -> np.ndarray:
@@ -102,7 +67,7 @@ def families(data: Path, seeds: int, budget: int, only: list[str] | None = None)
     for family, name in (*FAMILY_PROBLEMS.items(), ("random_forest", "")):
         if only and family not in only:
             continue
-        problem = load_problem(data, name) if name else forest_problem()
+        problem = load_problem(data, name or "random_forest")
         held = list(np.random.default_rng(0).choice(sorted(problem.tasks), size=5, replace=False))
         excluded = [TASK_PREFIX[family] + str(t) for t in held]
         names = list(problem.distributions)

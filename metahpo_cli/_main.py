@@ -88,7 +88,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="lcbench rbv2_xgboost tabrepo_lightgbm lcbench-mo lcbench-constrained (the default set "
         "without --quick), "
-        "tabrepo_lightgbm-nearest",
+        "tabrepo_lightgbm-nearest random_forest",
     )
     bench.add_argument(
         "--methods",

@@ -93,6 +93,29 @@ def test_the_nearest_pool_rule_is_a_fixed_function_of_the_proposal() -> None:
     assert [default.snap(c, taken) for c in proposals] != first
 
 
+def test_random_forest_returns_the_error_of_the_tasks_nearest_real_run() -> None:
+    from metahpo import public_priors
+
+    p = load_problem(DATA, "random_forest")
+    assert len(p.tasks) == 94
+    assert p.snap is None
+    assert p.kind == "single"
+    name = f"public:random_forest:{p.tasks[3]}"
+    study = next(s for s in public_priors("random_forest", trials_per_task=None) if s.name == name)
+    runs = study.trials[:40]
+    # a run's own configuration gets its own 10-fold accuracy back, as an error
+    values = p.evaluate(p.tasks[3], [t.params for t in runs])
+    assert np.allclose(values, [1.0 - t.values[0] for t in runs])
+    scan = p.scan(p.tasks[3], np.random.default_rng(0))
+    assert scan.shape == (500,)
+    assert np.isclose(scan.min(), 1.0 - max(t.values[0] for t in study.trials))
+    # another task's runs answer differently for the same configurations
+    assert not np.allclose(values, p.evaluate(p.tasks[4], [t.params for t in runs]))
+    # any configuration of the space gets one of the task's 500 results
+    random = p.evaluate(p.tasks[3], p.random_configs(20, np.random.default_rng(1)))
+    assert np.isin(random, scan).all()
+
+
 def test_the_nearest_pool_problem_runs_with_priors_of_distinct_pool_configurations(tmp_path: Path) -> None:
     args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--quick", "--problems"]
     args += ["tabrepo_lightgbm-nearest", "--methods", "random", "--budget", "3", "--test-tasks", "1"]

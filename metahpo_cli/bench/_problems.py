@@ -29,6 +29,14 @@ pool under the other rule: a proposal evaluates its nearest pool configuration, 
 or not, so the objective is a fixed (piecewise constant) function of the proposal and a repeated
 pool configuration is a spent trial.  Its prior studies are built under the default rule (each a
 set of distinct pool configurations, as for ``tabrepo_lightgbm``).
+
+``random_forest`` (not run by default) is scikit-learn's RandomForestClassifier on openml-pimp's
+real runs (94 OpenML tasks x 500 random configurations, 10-fold cross-validated; the family that
+``metahpo.public_priors("random_forest")`` ships, read from the package): each task has its own
+500 runs, and a proposal gets the accuracy of the task's nearest run in the encoded unit cube (a
+fixed, piecewise-constant function of the proposal; no pool to snap to), minimised as
+``1 - accuracy``.  None of the engine's choices were measured on it before it was added, so it
+stands in for a problem the engine was not tuned on.
 """
 
 from __future__ import annotations
@@ -50,7 +58,7 @@ from optuna.distributions import (
     IntDistribution,
 )
 
-from metahpo import SearchSpace
+from metahpo import CategoricalParam, IntParam, SearchSpace
 from optuna_meta import to_search_space
 
 # YAHPO's y_names (output order of the ONNX models), checked here against the models' behaviour
@@ -355,10 +363,46 @@ def load_tabrepo(folder: Path, *, untried_only: bool = True) -> Problem:
     return problem
 
 
+def load_random_forest() -> Problem:
+    """openml-pimp's random-forest runs -> :class:`Problem`: a proposal gets the accuracy of the
+    task's nearest run (see the module docstring), minimised as ``1 - accuracy``."""
+    from metahpo import public_families, public_priors
+
+    family = next(f for f in public_families() if f.name == "random_forest")
+    space = family.space
+    pools: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for study in public_priors("random_forest", trials_per_task=None):
+        X = space.encode([t.params for t in study.trials])
+        pools[study.name.removeprefix("public:random_forest:")] = (
+            X,
+            1.0 - np.array([t.values[0] for t in study.trials]),
+        )
+    dists: dict[str, BaseDistribution] = {}
+    for n, param in space.params.items():
+        if isinstance(param, CategoricalParam):
+            dists[n] = CategoricalDistribution(list(param.choices))
+        elif isinstance(param, IntParam):
+            dists[n] = IntDistribution(param.low, param.high, log=param.log)
+        else:
+            dists[n] = FloatDistribution(param.low, param.high, log=param.log)
+
+    def evaluate(task: str, cfgs: list[dict[str, Any]]) -> np.ndarray:
+        X, y = pools[task]
+        E = space.encode(cfgs)
+        return np.array([y[int(np.argmin(((X - e) ** 2).sum(axis=1)))] for e in E])
+
+    problem = Problem("random_forest", sorted(pools), dists)
+    problem.evaluate = evaluate
+    problem.scan = lambda task, rng: pools[task][1]
+    return problem
+
+
 def load_problem(data: Path, name: str) -> Problem:
     """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name), ``tabrepo_lightgbm``
     (``tabrepo_lightgbm-nearest``: the other pool rule), ``lcbench-mo`` (two objectives) or
-    ``lcbench-constrained``."""
+    ``lcbench-constrained``; ``random_forest`` (openml-pimp's runs, shipped with the package)."""
+    if name == "random_forest":
+        return load_random_forest()
     if name in ("tabrepo_lightgbm", "tabrepo_lightgbm-nearest"):
         return load_tabrepo(data / "tabrepo_lightgbm", untried_only=name == "tabrepo_lightgbm")
     if name in ("lcbench-mo", "lcbench-constrained"):
