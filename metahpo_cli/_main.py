@@ -71,7 +71,8 @@ def _parser() -> argparse.ArgumentParser:
     bench = sub.add_parser(
         "bench",
         help="benchmark MetaSampler against the usual baselines on real data",
-        description="Leave-tasks-out benchmark on YAHPO lcbench / rbv2_xgboost and TabRepo LightGBM: "
+        description="Leave-tasks-out benchmark on YAHPO lcbench / rbv2_xgboost, TabRepo LightGBM and "
+        "openml-pimp random forests: "
         "prior studies on prior tasks, every method on held-out tasks; prints tables, writes "
         "results.json, results.md and regret-<problem>.png to --out.",
     )
