@@ -6,22 +6,20 @@ The optimiser knows the search space and an :class:`metahpo._acqf.Acquisition`, 
 (1) score Sobol candidates and perturbations of the incumbents, all snapped to legal
 configurations; (2) run L-BFGS-B (bounded to the unit cube) on the numerical features of the best
 ``n_local`` distinct candidates, categorical one-hot blocks held fixed, all starts in one batched
-call as Optuna's GPSampler does, and snap the results back to the grid; (3) from there, a
-coordinate search over the discrete parameters (every choice of a categorical, the nearest grid
-values of an integer, one parameter at a time; GPSampler's mixed local search takes such steps);
-(4) keep the best legal candidate that is not already observed or pending.
+call as Optuna's GPSampler does; (3) snap the results back to the grid and keep the best legal
+candidate that is not already observed or pending.
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from metahpo._lazy import LazyImport
-from metahpo._space import CategoricalParam, Param, SearchSpace, _decode_number, _encode_number
+from metahpo._space import CategoricalParam, SearchSpace
 
 if TYPE_CHECKING:
     import scipy.optimize as optimize
@@ -97,13 +95,10 @@ def optimize_acquisition(
 
         free = np.array([j for j in space.numerical_features if j not in fixed], dtype=np.int64)
         order = np.argsort(-vals)[:n_local]
-        if order.size > 0:
-            ref = cand[order]
-            if free.size > 0:
-                ref = legal(_lbfgsb_refine(acqf, ref, free, local_steps, kw))
-            ref, ref_vals = _coordinate_search(score, legal, space, ref, score(ref), fixed)
+        if free.size > 0 and order.size > 0:
+            ref = legal(_lbfgsb_refine(acqf, cand[order], free, local_steps, kw))
             cand = np.vstack([cand, ref])
-            vals = np.concatenate([vals, ref_vals])
+            vals = np.concatenate([vals, score(ref)])
 
         order = np.argsort(-vals, kind="stable")
         for i in order:
@@ -153,76 +148,6 @@ def _lbfgsb_refine(
     out = starts.copy()
     out[:, free] = np.clip(x.reshape(k, free.size), 0.0, 1.0)
     return out
-
-
-def _coordinate_search(
-    score: Callable[[np.ndarray], np.ndarray],
-    legal: Callable[[np.ndarray], np.ndarray],
-    space: SearchSpace,
-    X: np.ndarray,
-    vals: np.ndarray,
-    fixed: Mapping[int, float],
-    max_rounds: int = 3,
-) -> tuple[np.ndarray, np.ndarray]:
-    """``(k, F)`` legal rows and their ``(k,)`` values -> the rows after a coordinate search over
-    the discrete parameters, and their values.
-
-    One parameter at a time, every row tries each choice of a categorical, and the values
-    ``_GRID_STEPS`` grid steps either side of its own of a discrete numerical parameter (an
-    integer, a stepped float), with the other parameters held, and keeps the best when it is
-    higher; rounds repeat until no row changes.  L-BFGS-B holds a categorical fixed and moves a
-    discrete parameter only as a relaxed number that is rounded afterwards, which can land off
-    the acquisition's peak when the grid is coarse; here both take discrete steps (as Optuna's
-    GPSampler does between its gradient steps).  Fixed features are not searched."""
-    params = [
-        (name, p)
-        for name, p in space.params.items()
-        if space.feature_slice(name).start not in fixed
-        and (p.n_features > 1 if isinstance(p, CategoricalParam) else p.step is not None and p.high > p.low)
-    ]
-    if not params or X.shape[0] == 0:
-        return X, vals
-    X, vals = X.copy(), np.where(np.isfinite(vals), vals, -np.inf)
-    k, F = X.shape
-    for _ in range(max_rounds):
-        changed = False
-        for name, p in params:
-            sl = space.feature_slice(name)
-            settings = _discrete_settings(p, X[:, sl])  # (k, c, width)
-            c = settings.shape[1]
-            trial = np.repeat(X, c, axis=0)  # (k * c, F)
-            trial[:, sl] = settings.reshape(k * c, -1)
-            trial = legal(trial)
-            v = score(trial).reshape(k, c)
-            v = np.where(np.isfinite(v), v, -np.inf)
-            best = np.argmax(v, axis=1)  # (k,)
-            gain = v[np.arange(k), best] > vals + 1e-12
-            if gain.any():
-                changed = True
-                X[gain] = trial.reshape(k, c, F)[gain, best[gain]]
-                vals[gain] = v[gain, best[gain]]
-        if not changed:
-            break
-    return X, vals
-
-
-# the grid steps either side of its value that the coordinate search tries for a discrete
-# numerical parameter
-_GRID_STEPS = (-2, -1, 1, 2)
-
-
-def _discrete_settings(p: Param, current: np.ndarray) -> np.ndarray:
-    """A discrete parameter's ``(k, width)`` encoded values in ``k`` rows -> ``(k, c, width)``
-    settings to try: every choice of a categorical; for an integer (or a stepped float) its
-    values ``_GRID_STEPS`` steps from each row's, clipped to the range."""
-    k = current.shape[0]
-    if isinstance(p, CategoricalParam):
-        return np.broadcast_to(np.eye(p.n_features), (k, p.n_features, p.n_features))
-    assert p.step is not None  # only discrete parameters are searched
-    x = np.array([_decode_number(p, float(u)) for u in current[:, 0]], dtype=float)  # (k,)
-    moved = np.clip(x[:, None] + np.asarray(_GRID_STEPS, dtype=float) * float(p.step), p.low, p.high)
-    encoded = np.array([[_encode_number(p, float(v)) for v in row] for row in moved])  # (k, c)
-    return encoded[:, :, None]
 
 
 def _perturb(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from metahpo import CategoricalParam, FloatParam, IntParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
+from metahpo import CategoricalParam, FloatParam, MetaEngine, PriorStudy, PriorTrial, SearchSpace
 from metahpo._acqf import FeasibilityWeighted, log_expected_improvement
 from metahpo._mtgp import TargetPosterior, fit_gp
 from metahpo._optim import optimize_acquisition
@@ -185,45 +185,6 @@ def test_local_search_reaches_the_acquisition_maximum_between_grid_points() -> N
     )
     np.testing.assert_allclose(x, peak.numpy(), atol=1e-4)
     assert value == pytest.approx(0.0, abs=1e-7)
-
-
-def test_the_local_search_takes_discrete_steps_on_categories_and_integers() -> None:
-    # Three 4-way categories: 8 Sobol candidates and their neighbours almost surely miss the best
-    # combination, and L-BFGS-B holds categories fixed.  The integer n: the acquisition peaks at
-    # n = 17.4 relaxed, rising steeply from below and falling slowly above, so the best legal value
-    # is 18 while rounding the relaxed optimum gives 17.  The coordinate search over the discrete
-    # parameters reaches the best configuration from every seed.
-    space = SearchSpace(
-        {
-            **{f"c{i}": CategoricalParam(("a", "b", "c", "d")) for i in range(3)},
-            "n": IntParam(1, 30),
-            "m": IntParam(1, 30, log=True),
-        }
-    )
-    best_cfg = {"c0": "d", "c1": "b", "c2": "c", "n": 18, "m": 3}
-    onehot = torch.as_tensor(space.encode([best_cfg])[0][:12])
-    n_peak = (17.4 - 0.5) / 30.0  # the relaxed peak, encoded (the grid is padded by half a step)
-    m_peak = float(space.encode_value("m", 3)[0])
-
-    class Peaked:
-        device = torch.device("cpu")
-
-        def __call__(self, X: torch.Tensor) -> torch.Tensor:
-            below, above = (n_peak - X[:, 12]).clamp(min=0.0), (X[:, 12] - n_peak).clamp(min=0.0)
-            return (
-                -(X[:, :12] - onehot).abs().sum(-1)
-                - 40.0 * (10.0 * below + above)
-                - 40.0 * (X[:, 13] - m_peak).abs()
-            )
-
-    F = space.n_features
-    expected = float(Peaked()(torch.as_tensor(space.encode([best_cfg]))))
-    for seed in range(3):
-        x, value = optimize_acquisition(
-            Peaked(), space, incumbents=np.empty((0, F)), exclude=np.empty((0, F)), seed=seed, n_candidates=8
-        )
-        assert space.decode(x[None])[0] == best_cfg
-        assert value == pytest.approx(expected)
 
 
 def test_a_used_up_space_repeats_the_configuration_the_acquisition_rates_best() -> None:
