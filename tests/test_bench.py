@@ -222,6 +222,32 @@ def test_the_comparison_with_gpsampler_counts_budgets_pairs_and_trials() -> None
     assert v["at10_le_gp_at"] is False  # no budget of 10 to compare
 
 
+def test_paired_comparison_tells_a_shift_from_scatter() -> None:
+    from metahpo_cli.bench import paired_comparison
+
+    rng = np.random.default_rng(0)
+    base = rng.random(40) * 0.1
+    # the same regrets: no effect, nothing better or worse
+    same = paired_comparison(base, base)
+    assert (same.mean, same.low, same.high) == (0.0, 0.0, 0.0)
+    assert (same.better, same.worse, same.p_sign) == (0, 0, 1.0)
+    # every pair 0.01 worse: the interval excludes 0 and the sign test is far below 0.05
+    worse = paired_comparison(base, base + 0.01)
+    assert (worse.better, worse.worse) == (0, 40)
+    assert worse.low > 0.0
+    assert worse.mean == pytest.approx(0.01)
+    assert worse.p_sign == pytest.approx(2.0 / 2**40)
+    # symmetric scatter around 0: an interval around 0 and a sign test far from significance
+    d = np.concatenate([np.full(20, 0.02), np.full(20, -0.02)])
+    scatter = paired_comparison(base, base + d)
+    assert (scatter.better, scatter.worse, scatter.p_sign) == (20, 20, 1.0)
+    assert scatter.low < 0.0 < scatter.high
+    # differences within the threshold count neither way
+    assert paired_comparison(base, base + 0.004).worse == 0
+    with pytest.raises(ValueError, match="one shape"):
+        paired_comparison(base, base[:-1])
+
+
 def test_hypervolume_2d_matches_botorch_and_a_hand_computed_front() -> None:
     import torch
     from botorch.utils.multi_objective.hypervolume import Hypervolume
@@ -335,6 +361,23 @@ def test_same_start_script_gives_both_samplers_the_same_first_trials(tmp_path: P
     )
     assert report.returncode == 0, report.stderr
     assert "meta@same" in report.stdout
+    # benchmarks/paired.py reads it too: a run against itself differs in no pair
+    paired = subprocess.run(
+        [
+            sys.executable,
+            str(root / "benchmarks" / "paired.py"),
+            "--data",
+            str(DATA),
+            "--budgets",
+            "3,6",
+            f"{out}:{out}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert paired.returncode == 0, paired.stderr
+    assert "| @6 | 5 | +0.0000 | [+0.0000, +0.0000] | 0 / 0 | 1.00 |" in paired.stdout
     bad = subprocess.run(
         [
             sys.executable,

@@ -2,9 +2,11 @@
 
 Public for scripts (``benchmarks/``): :class:`BenchConfig` and :func:`run_bench` (the command),
 :func:`load_problem` and :class:`Problem` (the problems), :func:`build_priors` (prior studies in an
-Optuna storage), :func:`run_one` (one optimisation run).
+Optuna storage), :func:`run_one` (one optimisation run), :func:`regret_rows` (regret curves of
+one task's runs) and :func:`paired_comparison` (a change's effect on paired regrets).
 """
 
+from metahpo_cli.bench._metrics import PairedComparison, paired_comparison, regret_rows
 from metahpo_cli.bench._problems import Problem, load_problem
 from metahpo_cli.bench._runner import (
     METHODS,
@@ -19,10 +21,13 @@ from metahpo_cli.bench._runner import (
 __all__ = [
     "METHODS",
     "BenchConfig",
+    "PairedComparison",
     "Problem",
     "build_priors",
     "format_report",
     "load_problem",
+    "paired_comparison",
+    "regret_rows",
     "run_bench",
     "run_one",
     "summarise",

@@ -16,11 +16,56 @@ Every curve is ``(budget,)`` in [0, 1], non-increasing, 0 at the best known resu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
+from math import comb
 from typing import Any
 
 import numpy as np
 
-__all__ = ["hypervolume_2d", "regret_rows"]
+__all__ = ["PairedComparison", "hypervolume_2d", "paired_comparison", "regret_rows"]
+
+
+@dataclass(frozen=True)
+class PairedComparison:
+    """A change's effect on paired regrets (one per (task, seed) pair, the same budget).
+
+    Attributes:
+        n: number of pairs.
+        mean: mean of ``new - base`` (negative: the change lowered the regret).
+        low, high: paired bootstrap 95% interval of that mean (resampling pairs).
+        better, worse: pairs where ``new`` is below / above ``base`` by more than the threshold.
+        p_sign: two-sided sign test on ``better`` against ``worse`` (ties and differences within
+            the threshold left out).
+    """
+
+    n: int
+    mean: float
+    low: float
+    high: float
+    better: int
+    worse: int
+    p_sign: float
+
+
+def paired_comparison(
+    base: np.ndarray, new: np.ndarray, threshold: float = 0.005, n_boot: int = 4000, seed: int = 0
+) -> PairedComparison:
+    """``(n,)`` regrets of the same pairs before and after a change -> :class:`PairedComparison`.
+
+    One run of a sequential optimiser parts from another at the first differing proposal, so two
+    versions of an engine differ pair by pair even where neither is better; the interval and the
+    sign test say whether a mean difference stands out of that scatter."""
+    base, new = np.asarray(base, dtype=float).ravel(), np.asarray(new, dtype=float).ravel()
+    if base.shape != new.shape or base.size == 0:
+        raise ValueError(f"base and new must be non-empty and of one shape, got {base.shape} and {new.shape}")
+    d = new - base
+    rng = np.random.default_rng(seed)
+    boots = d[rng.integers(0, d.size, (n_boot, d.size))].mean(axis=1)
+    low, high = np.percentile(boots, [2.5, 97.5])
+    better, worse = int((d < -threshold).sum()), int((d > threshold).sum())
+    k, m = min(better, worse), better + worse
+    p = 1.0 if m == 0 else min(1.0, 2.0 * sum(comb(m, i) for i in range(k + 1)) / 2.0**m)
+    return PairedComparison(d.size, float(d.mean()), float(low), float(high), better, worse, p)
 
 
 def hypervolume_2d(F: np.ndarray, ref: Sequence[float] = (1.0, 1.0)) -> float:
