@@ -100,9 +100,11 @@ def main() -> None:
             if surrogate == "neural":
                 align_s = time.perf_counter() - t0
                 t0 = time.perf_counter()
-                result, _, _ = engine.train_neural(SPACE, "minimize")
+                training = engine.train_neural(SPACE, "minimize")
                 train_s = time.perf_counter() - t0
-                epochs = len(result.history)
+                if training.result is None:
+                    raise SystemExit(f"another process holds the training lock of {training.path}")
+                epochs = len(training.result.history)
             rng = np.random.default_rng(1)
             observed: list[dict] = []
             values: list[float] = []

@@ -348,3 +348,20 @@ def test_meta_training_runs_every_epoch_and_returns_the_last_epochs_weights() ->
             ]
         )
     assert nll == pytest.approx(res.history[-1]["val_nll"], rel=1e-9)
+
+
+def test_the_scaling_benchmark_trains_and_times_a_small_knowledge_base() -> None:
+    """``benchmarks/neural_scaling.py`` (the scaling figures of the README) runs against the
+    engine's current API: it trains the neural surrogate and times both surrogates' suggestions."""
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "neural_scaling.py"
+    done = subprocess.run(
+        [sys.executable, str(script), "--sizes", "200"], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr
+    (row,) = [line for line in done.stdout.splitlines() if line.startswith("| 200 |")]
+    cells = [c.strip() for c in row.strip("|").split("|")]
+    assert cells[3] == "40"  # every epoch of the meta-training ran
+    assert all(float(t) > 0 for c in cells[4:] for t in c.split(" / "))
