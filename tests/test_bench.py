@@ -246,6 +246,25 @@ def test_paired_comparison_tells_a_shift_from_scatter() -> None:
     assert paired_comparison(base, base + 0.004).worse == 0
     with pytest.raises(ValueError, match="one shape"):
         paired_comparison(base, base[:-1])
+    with pytest.raises(ValueError, match="1-d"):
+        paired_comparison(base.reshape(4, 10), base.reshape(4, 10))
+    with pytest.raises(ValueError, match="threshold must be >= 0"):
+        paired_comparison(base, base, threshold=-0.01)
+    # thousands of differing pairs: the sign test stays exact (no float overflow)
+    many = paired_comparison(np.zeros(3000), np.full(3000, 0.01))
+    assert many.p_sign == 0.0
+    assert many.worse == 3000
+    # one task that moves on all its seeds: drawn as a group, its pairs count as one task, and the
+    # interval is wider than when the pairs are drawn one by one
+    d = np.zeros(40)
+    d[:4] = 0.05  # task 0, seeds 0-3
+    groups = [i // 4 for i in range(40)]
+    by_pair = paired_comparison(base, base + d)
+    by_task = paired_comparison(base, base + d, groups=groups)
+    assert by_task.mean == by_pair.mean
+    assert by_task.high - by_task.low > by_pair.high - by_pair.low
+    with pytest.raises(ValueError, match="groups must label every pair"):
+        paired_comparison(base, base, groups=groups[:-1])
 
 
 def test_hypervolume_2d_matches_botorch_and_a_hand_computed_front() -> None:
@@ -378,6 +397,19 @@ def test_same_start_script_gives_both_samplers_the_same_first_trials(tmp_path: P
     )
     assert paired.returncode == 0, paired.stderr
     assert "| @6 | 5 | +0.0000 | [+0.0000, +0.0000] | 0 / 0 | 1.00 |" in paired.stdout
+    # runs of other settings are no pairs: the script names the cell and the setting
+    other = tmp_path / "other.json"
+    res_all = json.loads(out.read_text())
+    res_all["config"]["split_seed"] = 1
+    other.write_text(json.dumps(res_all))
+    mismatch = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "paired.py"), "--data", str(DATA), f"{out}:{other}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert mismatch.returncode != 0
+    assert "differ in split_seed" in mismatch.stderr
     bad = subprocess.run(
         [
             sys.executable,

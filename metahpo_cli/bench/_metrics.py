@@ -32,10 +32,11 @@ class PairedComparison:
     Attributes:
         n: number of pairs.
         mean: mean of ``new - base`` (negative: the change lowered the regret).
-        low, high: paired bootstrap 95% interval of that mean (resampling pairs).
+        low, high: bootstrap 95% interval of that mean, resampling whole groups of pairs (the
+            seeds of one task, say) when groups are given, single pairs otherwise.
         better, worse: pairs where ``new`` is below / above ``base`` by more than the threshold.
         p_sign: two-sided sign test on ``better`` against ``worse`` (ties and differences within
-            the threshold left out).
+            the threshold left out; it takes the pairs as independent).
     """
 
     n: int
@@ -48,23 +49,43 @@ class PairedComparison:
 
 
 def paired_comparison(
-    base: np.ndarray, new: np.ndarray, threshold: float = 0.005, n_boot: int = 4000, seed: int = 0
+    base: np.ndarray,
+    new: np.ndarray,
+    groups: Sequence[object] | None = None,
+    threshold: float = 0.005,
+    n_boot: int = 4000,
+    seed: int = 0,
 ) -> PairedComparison:
     """``(n,)`` regrets of the same pairs before and after a change -> :class:`PairedComparison`.
 
     One run of a sequential optimiser parts from another at the first differing proposal, so two
     versions of an engine differ pair by pair even where neither is better; the interval and the
-    sign test say whether a mean difference stands out of that scatter."""
-    base, new = np.asarray(base, dtype=float).ravel(), np.asarray(new, dtype=float).ravel()
-    if base.shape != new.shape or base.size == 0:
-        raise ValueError(f"base and new must be non-empty and of one shape, got {base.shape} and {new.shape}")
+    sign test say whether a mean difference stands out of that scatter.  ``groups`` (``(n,)``
+    labels) marks pairs that are not independent, such as the seeds of one task: the bootstrap then
+    draws whole groups, so one task that moves on every seed widens the interval instead of
+    counting as several independent pairs."""
+    base, new = np.asarray(base, dtype=float), np.asarray(new, dtype=float)
+    if base.ndim != 1 or base.shape != new.shape or base.size == 0:
+        raise ValueError(
+            f"base and new must be non-empty 1-d arrays of one shape (got {base.shape} and {new.shape})"
+        )
+    if not threshold >= 0.0:
+        raise ValueError(f"threshold must be >= 0 (got {threshold})")
     d = new - base
     rng = np.random.default_rng(seed)
-    boots = d[rng.integers(0, d.size, (n_boot, d.size))].mean(axis=1)
+    if groups is None:
+        boots = d[rng.integers(0, d.size, (n_boot, d.size))].mean(axis=1)
+    else:
+        if len(groups) != d.size:
+            raise ValueError(f"groups must label every pair (got {len(groups)} labels for {d.size} pairs)")
+        _, label = np.unique(np.asarray([str(g) for g in groups]), return_inverse=True)
+        sums, sizes = np.bincount(label, weights=d), np.bincount(label).astype(float)  # (g,), (g,)
+        draw = rng.integers(0, sums.size, (n_boot, sums.size))
+        boots = sums[draw].sum(axis=1) / sizes[draw].sum(axis=1)
     low, high = np.percentile(boots, [2.5, 97.5])
     better, worse = int((d < -threshold).sum()), int((d > threshold).sum())
     k, m = min(better, worse), better + worse
-    p = 1.0 if m == 0 else min(1.0, 2.0 * sum(comb(m, i) for i in range(k + 1)) / 2.0**m)
+    p = 1.0 if m == 0 else min(1.0, 2 * sum(comb(m, i) for i in range(k + 1)) / 2**m)
     return PairedComparison(d.size, float(d.mean()), float(low), float(high), better, worse, p)
 
 
