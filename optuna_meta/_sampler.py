@@ -33,7 +33,7 @@ from metahpo import (
     prior_space,
     read_priors,
 )
-from optuna_meta import _claims, _compat, _priors
+from optuna_meta import _claims, _compat, _plain_gp, _priors
 from optuna_meta._random import TrialSeededRandomSampler
 from optuna_meta._space import contains, to_search_space, union_space
 
@@ -58,7 +58,10 @@ class MetaSampler(BaseSampler):
     """A sampler that learns from earlier studies: a zero-shot portfolio of configurations that
     were good on prior studies, then a BoTorch multi-task GP over the prior studies and this one.
 
-    With no usable prior it is a single-task GP sampler after ``n_startup_trials`` random trials.
+    With no usable prior there is nothing to transfer: after ``n_startup_trials`` random trials
+    Optuna's own ``GPSampler`` (seeded with ``seed``) proposes, and MetaSampler's single-task GP
+    serves where GPSampler would do less (a failed trial in the study, conditional parameters, a
+    partially enqueued trial, or a proposal already tried, failed, pruned or pending).
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
@@ -157,10 +160,19 @@ class MetaSampler(BaseSampler):
         # threads (n_jobs > 1) see each other's before the storage does.
         self._inflight: dict[str, dict[int, dict[str, Any]]] = {}
         self._reported: set[Any] = set()
+        self._plain_gp = _plain_gp.PlainGP(self._seed, self._independent_sampler)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
-        for key in ("_lock", "_engine", "_zero_shot", "_zero_shot_open", "_inflight", "_reported"):
+        for key in (
+            "_lock",
+            "_engine",
+            "_zero_shot",
+            "_zero_shot_open",
+            "_inflight",
+            "_reported",
+            "_plain_gp",
+        ):
             state.pop(key)
         return state
 
@@ -171,6 +183,7 @@ class MetaSampler(BaseSampler):
     def reseed_rng(self) -> None:
         self._rng = np.random.default_rng()
         self._independent_sampler.reseed_rng()
+        self._plain_gp.reseed_rng()
 
     def prior_studies(self, study: Study) -> list[PriorStudy]:
         """The prior studies this sampler learns from for ``study`` (loads them if needed)."""
@@ -234,10 +247,22 @@ class MetaSampler(BaseSampler):
         fixed = _fixed_params(trial, space)
         engine = self._get_engine(study)
         direction = _direction(study)
+        # nothing to learn from: Optuna's GPSampler serves where it can (optuna_meta._plain_gp)
+        no_priors = engine.alignment(space, direction).n_studies_used == 0
+        plain_gp = no_priors or self._config.max_source_studies == 0
 
         def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion:
             seed = _call_seed(self._rng, trial.number)
             h = self._history(study, space)
+            if (
+                plain_gp
+                and len(h.observed) >= self._config.startup_trials(False)
+                and _plain_gp.serves(h.observed, h.failed, h.constraints, len(space.params), fixed)
+            ):
+                taken = [*h.observed, *h.failed, *h.pruned, *pending]
+                params = self._plain_gp.propose(study, trial, search_space, taken, self._warn)
+                if params is not None:
+                    return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler"})
             return engine.suggest(
                 space,
                 direction,

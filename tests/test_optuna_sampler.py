@@ -186,10 +186,10 @@ def test_multi_objective_studies_are_modelled(metahpo_log: pytest.LogCaptureFixt
     study.optimize(objective, n_trials=14)
     phases = [t.system_attrs.get("metahpo:phase") for t in study.trials]
     assert phases[-4:] == ["gp"] * 4
+    # the single-objective prior has another number of objectives: skipped, and recorded why;
+    # with nothing to learn from, Optuna's GPSampler models the objectives and the constraint
     info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
-    assert info["n_objectives"] == 2
-    assert info["n_constraint_models"] == 1
-    # the single-objective prior has another number of objectives: skipped, and recorded why
+    assert info == {"sampler": "optuna.samplers.GPSampler"}
     from optuna_meta.visualization import alignment_records
 
     assert [a["skipped_study"] for a in alignment_records(study)] == ["objective_count"]
@@ -203,6 +203,7 @@ def test_multi_objective_priors_warm_start_the_study() -> None:
     def objective_for(shift: float):  # type: ignore[no-untyped-def]
         def objective(trial: optuna.Trial) -> tuple[float, float]:
             x, y = trial.suggest_float("x", 0, 1), trial.suggest_float("y", 0, 1)
+            trial.set_constraint("y", y - 0.9)
             return (x - shift) ** 2 + y**2, (x - 1 + shift) ** 2 + (y - 0.2) ** 2
 
         return objective
@@ -220,7 +221,9 @@ def test_multi_objective_priors_warm_start_the_study() -> None:
     assert set(phases[3:]) == {"gp"}  # then one GP per objective on the study's own results
     first = json.loads(study.trials[0].system_attrs["metahpo:info"])
     assert first["sources"] == [prior.study_name]
-    assert json.loads(study.trials[-1].system_attrs["metahpo:info"])["n_objectives"] == 2
+    info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
+    assert info["n_objectives"] == 2
+    assert info["n_constraint_models"] == 1  # the constraint modelled with the prior's record of it
     # the portfolio serves configurations from the prior's Pareto front
     front = {tuple(sorted(t.params.items())) for t in prior.best_trials}
     assert tuple(sorted(study.trials[0].params.items())) in front
@@ -407,18 +410,38 @@ def test_a_running_trial_without_a_claim_is_no_clash() -> None:
     assert _claims.clash(study, frozen[ours.number], dict(third.params)) == third.number
 
 
-def test_constraints_are_modelled_and_the_best_feasible_result_improves() -> None:
-    def objective(trial: optuna.Trial) -> float:
-        x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
-        trial.set_constraint("latency", x + 0.5 * y - 1.0)
-        return (x - 2) ** 2 + (y - 1) ** 2  # constrained optimum 1.8, unconstrained 0 (infeasible)
+def _constrained(trial: optuna.Trial) -> float:
+    x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
+    trial.set_constraint("latency", x + 0.5 * y - 1.0)
+    return (x - 2) ** 2 + (y - 1) ** 2  # constrained optimum 1.8, unconstrained 0 (infeasible)
 
-    study = optuna.create_study(sampler=MetaSampler(seed=0))
-    study.optimize(objective, n_trials=20)
+
+def _constrained_prior(n: int = 10) -> optuna.Study:
+    """A prior study of ``_constrained`` shifted by 0.3 in x (its constraint recorded too)."""
+
+    def shifted(trial: optuna.Trial) -> float:
+        x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
+        trial.set_constraint("latency", x - 0.3 + 0.5 * y - 1.0)
+        return (x - 2.3) ** 2 + (y - 1) ** 2
+
+    prior = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=5))
+    prior.optimize(shifted, n_trials=n)
+    return prior
+
+
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_constraints_are_modelled_and_the_best_feasible_result_improves(with_prior: bool) -> None:
+    sources = [_constrained_prior()] if with_prior else []
+    study = optuna.create_study(sampler=MetaSampler(source_studies=sources, seed=0))
+    study.optimize(_constrained, n_trials=20)
     feasible = [t for t in study.trials if all(v <= 0 for v in t.constraints.values())]
     assert len(feasible) >= 12  # ignoring the constraint, the model heads for (2, 1): infeasible
     assert min(t.value for t in feasible if t.value is not None) < 2.0
-    assert json.loads(study.trials[-1].system_attrs["metahpo:info"])["n_constraint_models"] == 1
+    info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
+    if with_prior:
+        assert info["n_constraint_models"] == 1  # the engine's, multi-task with the prior's record
+    else:
+        assert info == {"sampler": "optuna.samplers.GPSampler"}  # GPSampler reads constraints too
 
 
 def test_the_feasibility_floor_serves_single_objective_studies_after_a_feasible_result(
@@ -436,16 +459,18 @@ def test_the_feasibility_floor_serves_single_objective_studies_after_a_feasible_
 
     monkeypatch.setattr(engine, "FeasibilityWeighted", Recording)
 
-    def objective(trial: optuna.Trial) -> float:
-        x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
-        trial.set_constraint("latency", x + 0.5 * y - 1.0)
-        return (x - 2) ** 2 + (y - 1) ** 2
-
-    optuna.create_study(sampler=MetaSampler(seed=0)).optimize(objective, n_trials=14)
+    # with priors, so that the engine models the study (without, Optuna's GPSampler does)
+    prior = _constrained_prior()
+    sampler = MetaSampler(source_studies=[prior], seed=0)
+    optuna.create_study(sampler=sampler).optimize(_constrained, n_trials=14)
     n_objectives = 2
-    optuna.create_study(directions=["minimize", "minimize"], sampler=MetaSampler(seed=0)).optimize(
-        lambda t: (objective(t), (t.params["x"] + 1) ** 2), n_trials=14
+    mo_prior = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=2)
     )
+    mo_prior.optimize(lambda t: (_constrained(t), (t.params["x"] + 1.2) ** 2), n_trials=10)
+    optuna.create_study(
+        directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[mo_prior], seed=0)
+    ).optimize(lambda t: (_constrained(t), (t.params["x"] + 1) ** 2), n_trials=14)
     single = [floor for k, given, floor in seen if k == 1 and given]
     assert single
     assert set(single) == {engine._FEASIBILITY_FLOOR}
@@ -498,3 +523,75 @@ def test_a_first_trial_is_modelled_when_others_finish_while_it_loads_the_priors(
     assert phase == "portfolio" if n_finished == 1 else phase in {"mtgp", "gp", "neural"}
     seen = [tuple(sorted(t.params.items())) for t in trials]
     assert len(set(seen)) == len(seen)
+
+
+def _plain_history(n: int = 12) -> list[optuna.trial.FrozenTrial]:
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    study.optimize(quadratic(1.0), n_trials=n)
+    return study.trials
+
+
+def _next_params(sampler: optuna.samplers.BaseSampler, trials: list[optuna.trial.FrozenTrial]) -> dict:
+    study = optuna.create_study(sampler=sampler)
+    study.add_trials(trials)
+    trial = study.ask()
+    quadratic(1.0)(trial)
+    return {**trial.params, "_attrs": study.trials[-1].system_attrs}
+
+
+def test_with_no_priors_the_model_trials_are_optunas_gpsampler() -> None:
+    trials = _plain_history()
+    ours = _next_params(MetaSampler(source_studies=[], seed=7), trials)
+    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials)
+    attrs = ours.pop("_attrs")
+    theirs.pop("_attrs")
+    assert attrs["metahpo:phase"] == "gp"
+    assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler"}
+    assert ours.keys() == theirs.keys()
+    for name, value in theirs.items():  # the same up to round-off (dimensions in another order)
+        assert ours[name] == (value if isinstance(value, str) else pytest.approx(value, rel=1e-6, abs=1e-6))
+
+
+def test_with_priors_gpsampler_does_not_serve(tmp_path: Path) -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), _plain_history())["_attrs"]
+    assert attrs["metahpo:phase"] in ("mtgp", "neural")
+
+
+def test_a_failed_trial_hands_a_study_without_priors_to_the_engines_gp() -> None:
+    trials = _plain_history()
+    failed = optuna.trial.create_trial(
+        params=trials[0].params, distributions=trials[0].distributions, state=TrialState.FAIL
+    )
+    attrs = _next_params(MetaSampler(source_studies=[], seed=7), [*trials, failed])["_attrs"]
+    assert attrs["metahpo:phase"] == "gp"
+    assert "GPSampler" not in attrs["metahpo:info"]
+
+
+def test_a_gpsampler_proposal_already_tried_is_replaced_by_the_engines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    trials = _plain_history()
+    seen = dict(trials[3].params)
+    monkeypatch.setattr(optuna.samplers.GPSampler, "sample_relative", lambda self, s, t, space: dict(seen))
+    params = _next_params(MetaSampler(source_studies=[], seed=7), trials)
+    attrs = params.pop("_attrs")
+    assert params != seen
+    assert attrs["metahpo:phase"] == "gp"
+    assert "GPSampler" not in attrs["metahpo:info"]
+
+
+def test_an_error_in_gpsampler_is_logged_once_and_the_engine_serves(
+    monkeypatch: pytest.MonkeyPatch, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    def broken(self: object, study: object, trial: object, space: object) -> dict:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "sample_relative", broken)
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=0))
+    study.add_trials(_plain_history())
+    study.optimize(quadratic(1.0), n_trials=3)
+    assert [t.system_attrs["metahpo:phase"] for t in study.trials[-3:]] == ["gp"] * 3
+    messages = [r.getMessage() for r in metahpo_log.records if "GPSampler failed" in r.getMessage()]
+    assert len(messages) == 1
+    assert "RuntimeError: boom" in messages[0]

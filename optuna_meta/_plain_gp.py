@@ -1,0 +1,121 @@
+"""Optuna's own ``GPSampler`` for a study that has nothing to learn from.
+
+With no prior study that aligns with the search space there is nothing to transfer, and
+MetaSampler's promise is to be no worse than the sampler the user would otherwise pick: Optuna's
+``GPSampler``.  So in that case MetaSampler hands the suggestion to a ``GPSampler`` (its public
+``sample_relative``), one per study, seeded with MetaSampler's seed, and keeps its own guarantees
+around it.  Its own single-task GP (the engine's ``gp`` phase) serves instead wherever GPSampler
+would do less:
+
+- a failed trial in the study: GPSampler learns nothing from failures, the engine's failure model
+  does (and then serves the rest of the study, so the model does not switch back and forth);
+- a parameter some finished trials did not set (a conditional space): GPSampler would leave it to
+  its independent sampler, the engine imputes it;
+- a partially enqueued trial (fixed parameters): the engine conditions on them;
+- constraints recorded with different keys on different trials (GPSampler raises);
+- a proposal equal to a configuration already tried, failed, pruned or pending (GPSampler does not
+  check): the engine proposes one that is not;
+- any error inside GPSampler (logged once).
+
+The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from optuna.distributions import BaseDistribution
+from optuna.trial import FrozenTrial
+
+from metahpo import plain
+
+if TYPE_CHECKING:
+    from optuna.samplers import BaseSampler, GPSampler
+    from optuna.study import Study
+
+__all__ = ["PlainGP"]
+
+
+class PlainGP:
+    """One ``GPSampler`` per study (it keeps warm-start state per study), created on first use.
+
+    Args:
+        seed: GPSampler's seed (``None``: unseeded).
+        independent_sampler: GPSampler's independent sampler (MetaSampler's).
+    """
+
+    def __init__(self, seed: int | None, independent_sampler: BaseSampler) -> None:
+        self._seed = seed
+        self._independent = independent_sampler
+        self._samplers: dict[str, GPSampler] = {}
+        self._lock = threading.Lock()
+
+    def reseed_rng(self) -> None:
+        with self._lock:
+            for sampler in self._samplers.values():
+                sampler.reseed_rng()
+
+    def propose(
+        self,
+        study: Study,
+        trial: FrozenTrial,
+        search_space: Mapping[str, BaseDistribution],
+        taken: Sequence[Mapping[str, Any]],
+        warn: Callable[[str, str], None],
+    ) -> dict[str, Any] | None:
+        """GPSampler's configuration for ``trial`` over ``search_space``, or ``None`` where it
+        gives none, raises, or proposes one of ``taken`` (configurations already tried, failed,
+        pruned or pending)."""
+        sampler = self._sampler(study.study_name)
+        try:
+            params = sampler.sample_relative(study, trial, dict(search_space))
+        except Exception as e:  # the engine's own GP serves this trial
+            warn(
+                f"plain-gp:{type(e).__name__}",
+                f"MetaSampler: Optuna's GPSampler failed on trial {trial.number} "
+                f"({type(e).__name__}: {e}); MetaSampler's own GP serves instead.",
+            )
+            return None
+        params = {k: plain(v) for k, v in params.items()}
+        if set(params) != set(search_space) or any(_same(params, t) for t in taken):
+            return None
+        return params
+
+    def _sampler(self, study_name: str) -> GPSampler:
+        with self._lock:
+            sampler = self._samplers.get(study_name)
+            if sampler is None:
+                from optuna.samplers import GPSampler
+
+                # the start-up trials are MetaSampler's; GPSampler serves from the first call
+                sampler = GPSampler(
+                    seed=self._seed,
+                    independent_sampler=self._independent,
+                    n_startup_trials=0,
+                    warn_independent_sampling=False,
+                )
+                self._samplers[study_name] = sampler
+            return sampler
+
+
+def serves(
+    observed: Sequence[Mapping[str, Any]],
+    failed: Sequence[Any],
+    constraints: Sequence[Mapping[str, float]],
+    n_params: int,
+    fixed: Mapping[str, Any],
+) -> bool:
+    """Whether GPSampler can serve a study without priors in which these trials finished (see the
+    module docstring)."""
+    if failed or fixed:
+        return False
+    if any(len(p) != n_params for p in observed):
+        return False
+    keys = {frozenset(c) for c in constraints}
+    return len(keys) <= 1
+
+
+def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
+    return a.keys() == b.keys() and all(plain(b[k]) == v for k, v in a.items())
