@@ -13,11 +13,17 @@ would do less:
   its independent sampler, the engine imputes it;
 - a partially enqueued trial (fixed parameters): the engine conditions on them;
 - constraints recorded with different keys on different trials (GPSampler raises);
+- a complete trial without a value for the relative search space's parameters (GPSampler reads
+  every complete trial);
 - a proposal equal to a configuration already tried, failed, pruned or pending (GPSampler does not
   check): the engine proposes one that is not;
 - any error inside GPSampler (logged once).
 
-The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).
+The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).  GPSampler
+runs on the CPU (``device`` does not apply to it) and records each proposal in the trial's system
+attributes under its own key, as it does in its own studies; a proposal MetaSampler sets aside
+stays recorded there, and other workers' GPSamplers count it as that running trial's point until
+the trial's parameters are set.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
-from metahpo import plain
+from metahpo import SearchSpace, plain
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler, GPSampler
@@ -54,6 +61,7 @@ class PlainGP:
 
     def reseed_rng(self) -> None:
         with self._lock:
+            self._seed = None  # GPSamplers created from now on are unseeded too
             for sampler in self._samplers.values():
                 sampler.reseed_rng()
 
@@ -62,15 +70,18 @@ class PlainGP:
         study: Study,
         trial: FrozenTrial,
         search_space: Mapping[str, BaseDistribution],
+        space: SearchSpace,
         taken: Sequence[Mapping[str, Any]],
         warn: Callable[[str, str], None],
     ) -> dict[str, Any] | None:
-        """GPSampler's configuration for ``trial`` over ``search_space``, or ``None`` where it
-        gives none, raises, or proposes one of ``taken`` (configurations already tried, failed,
-        pruned or pending)."""
+        """GPSampler's configuration for ``trial`` over ``search_space`` (``space`` in the core's
+        terms), or ``None`` where it gives none, raises, or proposes one of ``taken``
+        (configurations already tried, failed, pruned or pending)."""
         sampler = self._sampler(study.study_name)
         try:
-            params = sampler.sample_relative(study, trial, dict(search_space))
+            # in name order, as GPSampler orders its own search space (the order of the dimensions
+            # decides which random candidates land where)
+            params = sampler.sample_relative(study, trial, dict(sorted(search_space.items())))
         except Exception as e:  # the engine's own GP serves this trial
             warn(
                 f"plain-gp:{type(e).__name__}",
@@ -79,9 +90,9 @@ class PlainGP:
             )
             return None
         params = {k: plain(v) for k, v in params.items()}
-        if set(params) != set(search_space) or any(_same(params, t) for t in taken):
+        if set(params) != set(space.params) or not all(space.contains(k, v) for k, v in params.items()):
             return None
-        return params
+        return None if _is_taken(space, params, taken) else params
 
     def _sampler(self, study_name: str) -> GPSampler:
         with self._lock:
@@ -102,14 +113,16 @@ class PlainGP:
 
 def serves(
     observed: Sequence[Mapping[str, Any]],
+    n_complete: int,
     failed: Sequence[Any],
     constraints: Sequence[Mapping[str, float]],
     n_params: int,
     fixed: Mapping[str, Any],
 ) -> bool:
     """Whether GPSampler can serve a study without priors in which these trials finished (see the
-    module docstring)."""
-    if failed or fixed:
+    module docstring): ``observed`` are the complete trials' configurations in the relative
+    space (``n_complete`` complete trials in all; GPSampler reads every one of them)."""
+    if failed or fixed or len(observed) != n_complete:
         return False
     if any(len(p) != n_params for p in observed):
         return False
@@ -117,5 +130,14 @@ def serves(
     return len(keys) <= 1
 
 
-def _same(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
-    return a.keys() == b.keys() and all(plain(b[k]) == v for k, v in a.items())
+def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``params`` is one of the configurations in ``taken`` that set every parameter of
+    ``space``, compared encoded (to 1e-9, as the engine compares): GPSampler's values pass through
+    its own encoding, so a stored value and GPSampler's value of one grid point can differ in the
+    last bits."""
+    full = [t for t in taken if all(n in t and space.contains(n, t[n]) for n in space.params)]
+    if not full:
+        return False
+    x = space.encode([params])[0]
+    X = space.encode([{n: t[n] for n in space.params} for t in full])
+    return bool(np.any(np.abs(X - x).max(axis=1) <= 1e-9))

@@ -61,7 +61,8 @@ class MetaSampler(BaseSampler):
     With no usable prior there is nothing to transfer: after ``n_startup_trials`` random trials
     Optuna's own ``GPSampler`` (seeded with ``seed``) proposes, and MetaSampler's single-task GP
     serves where GPSampler would do less (a failed trial in the study, conditional parameters, a
-    partially enqueued trial, or a proposal already tried, failed, pruned or pending).
+    partially enqueued trial, constraint keys that differ between trials, a proposal already
+    tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
@@ -257,10 +258,17 @@ class MetaSampler(BaseSampler):
             if (
                 plain_gp
                 and len(h.observed) >= self._config.startup_trials(False)
-                and _plain_gp.serves(h.observed, h.failed, h.constraints, len(space.params), fixed)
+                and _plain_gp.serves(
+                    h.observed,
+                    len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+                    h.failed,
+                    h.constraints,
+                    len(space.params),
+                    fixed,
+                )
             ):
                 taken = [*h.observed, *h.failed, *h.pruned, *pending]
-                params = self._plain_gp.propose(study, trial, search_space, taken, self._warn)
+                params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn)
                 if params is not None:
                     return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler"})
             return engine.suggest(

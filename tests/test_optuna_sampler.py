@@ -548,8 +548,7 @@ def test_with_no_priors_the_model_trials_are_optunas_gpsampler() -> None:
     assert attrs["metahpo:phase"] == "gp"
     assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler"}
     assert ours.keys() == theirs.keys()
-    for name, value in theirs.items():  # the same up to round-off (dimensions in another order)
-        assert ours[name] == (value if isinstance(value, str) else pytest.approx(value, rel=1e-6, abs=1e-6))
+    assert ours == theirs
 
 
 def test_with_priors_gpsampler_does_not_serve(tmp_path: Path) -> None:
@@ -579,6 +578,80 @@ def test_a_gpsampler_proposal_already_tried_is_replaced_by_the_engines(
     assert params != seen
     assert attrs["metahpo:phase"] == "gp"
     assert "GPSampler" not in attrs["metahpo:info"]
+
+
+def test_a_gpsampler_proposal_off_a_tried_grid_point_by_round_off_is_replaced(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def objective(trial: optuna.Trial) -> float:
+        return (trial.suggest_float("lr", 1e-4, 1e-1, log=True) - 0.01) ** 2 + trial.suggest_float(
+            "frac", 0.0, 0.99, step=0.03
+        )
+
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    study.optimize(objective, n_trials=12)
+    seen = dict(study.trials[4].params)
+    nudged = {k: v * (1 + 1e-13) for k, v in seen.items()}  # the same grid point, other last bits
+    monkeypatch.setattr(optuna.samplers.GPSampler, "sample_relative", lambda self, s, t, space: dict(nudged))
+    target = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=7))
+    target.add_trials(study.trials)
+    target.optimize(objective, n_trials=1)
+    last = target.trials[-1]
+    assert "GPSampler" not in last.system_attrs["metahpo:info"]
+    assert last.params != seen
+
+
+@pytest.mark.parametrize("case", ["conditional", "fixed", "constraint keys"])
+def test_gpsampler_does_not_serve_where_it_would_do_less(
+    case: str, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    trials = _plain_history()
+    if case == "conditional":  # a complete trial without `k`
+        t = trials[0]
+        trials[0] = optuna.trial.create_trial(
+            params={n: v for n, v in t.params.items() if n != "k"},
+            distributions={n: d for n, d in t.distributions.items() if n != "k"},
+            value=t.value,
+        )
+    if case == "constraint keys":  # trials that recorded other constraints (GPSampler raises)
+
+        def keyed(trial: optuna.Trial) -> float:
+            trial.set_constraint("a" if trial.number % 2 else "b", -1.0)
+            return quadratic(1.0)(trial)
+
+        source = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+        source.optimize(keyed, n_trials=12)
+        trials = source.trials
+        assert {frozenset(t.constraints) for t in trials} == {frozenset("a"), frozenset("b")}
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=7))
+    study.add_trials(trials)
+    if case == "fixed":
+        study.enqueue_trial({"x": 0.5}, skip_if_exists=False)
+    study.optimize(quadratic(1.0), n_trials=1)
+    last = study.trials[-1]
+    assert last.system_attrs["metahpo:phase"] == "gp"
+    assert "GPSampler" not in last.system_attrs["metahpo:info"]
+    if case == "fixed":
+        assert last.params["x"] == 0.5
+    assert not metahpo_log.records  # not asked and failed: not asked at all
+
+
+def test_gpsampler_runs_are_reproducible_and_survive_pickling() -> None:
+    def run(sampler: MetaSampler, n: int, study: optuna.Study | None = None) -> optuna.Study:
+        study = study or optuna.create_study(sampler=sampler)
+        study.optimize(quadratic(1.0), n_trials=n)
+        return study
+
+    a, b = run(MetaSampler(source_studies=[], seed=3), 13), run(MetaSampler(source_studies=[], seed=3), 13)
+    assert [t.params for t in a.trials] == [t.params for t in b.trials]
+    assert a.trials[-1].system_attrs["metahpo:phase"] == "gp"
+    copy = pickle.loads(pickle.dumps(a.sampler))
+    resumed = optuna.create_study(sampler=copy)
+    resumed.add_trials(a.trials)
+    run(copy, 1, resumed)
+    assert json.loads(resumed.trials[-1].system_attrs["metahpo:info"]) == {
+        "sampler": "optuna.samplers.GPSampler"
+    }
 
 
 def test_an_error_in_gpsampler_is_logged_once_and_the_engine_serves(
