@@ -6,7 +6,13 @@ trials, takes over the same study.  With the default 10 (both samplers' own star
 curves are those of ``metahpo bench``, whose own start is that random sampler; MetaSampler's
 differ from ``metahpo bench --prior-tasks 0`` only in where it starts.  So a gap between the two
 here lies in the model or the acquisition, not in the start.  Held-out tasks as
-``metahpo bench --split-seed N`` chooses them::
+``metahpo bench --split-seed N`` chooses them.
+
+Without priors MetaSampler hands its suggestions to a GPSampler of its own (``optuna_meta._plain_gp``),
+which from the same trials proposes what the study's GPSampler proposes: the two curves coincide.
+This script measures the engine's single-task GP (what serves where GPSampler cannot, and the
+target-only model beside the transfer model), so by default it turns the hand-over off;
+``--hand-over`` keeps it (the check that the two curves then coincide)::
 
     python benchmarks/same_start.py --data ../shared/data --problem lcbench --split-seed 1 --out same.json
     python benchmarks/ablation.py --data ../shared/data same=same.json   # tables against GPSampler
@@ -60,7 +66,16 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--startup", type=int, default=10, help="random trials before the samplers take over")
     parser.add_argument("--out", required=True, help="where to write the results.json-shaped file")
+    parser.add_argument(
+        "--hand-over",
+        action="store_true",
+        help="keep MetaSampler's hand-over to GPSampler (default: measure the engine's own GP)",
+    )
     args = parser.parse_args()
+    if not args.hand_over:
+        from optuna_meta import _plain_gp
+
+        _plain_gp.serves = lambda *a, **k: False  # an experiment's switch: the engine's GP serves
     if not 0 < args.startup < args.budget:
         parser.error(f"--startup must be between 1 and --budget - 1 (got {args.startup})")
     if args.seeds < 1:
