@@ -8,11 +8,10 @@ differ from ``metahpo bench --prior-tasks 0`` only in where it starts.  So a gap
 here lies in the model or the acquisition, not in the start.  Held-out tasks as
 ``metahpo bench --split-seed N`` chooses them.
 
-Without priors MetaSampler hands its suggestions to a GPSampler of its own (``optuna_meta._plain_gp``),
-which from the same trials proposes what the study's GPSampler proposes: the two curves coincide.
-This script measures the engine's single-task GP (what serves where GPSampler cannot, and the
-target-only model beside the transfer model), so by default it turns the hand-over off;
-``--hand-over`` keeps it (the check that the two curves then coincide)::
+Since c6530c5 MetaSampler without priors hands its suggestions to a GPSampler of its own, which
+from the same trials proposes what the study's GPSampler proposes: the two curves now coincide
+trial by trial (the test of this script checks it).  The same-start tables in README.md measured
+the engine's own single-task GP, before that hand-over (up to 40c07f4)::
 
     python benchmarks/same_start.py --data ../shared/data --problem lcbench --split-seed 1 --out same.json
     python benchmarks/ablation.py --data ../shared/data same=same.json   # tables against GPSampler
@@ -66,16 +65,7 @@ def main() -> None:
     parser.add_argument("--budget", type=int, default=50)
     parser.add_argument("--startup", type=int, default=10, help="random trials before the samplers take over")
     parser.add_argument("--out", required=True, help="where to write the results.json-shaped file")
-    parser.add_argument(
-        "--hand-over",
-        action="store_true",
-        help="keep MetaSampler's hand-over to GPSampler (default: measure the engine's own GP)",
-    )
     args = parser.parse_args()
-    if not args.hand_over:
-        from optuna_meta import _plain_gp
-
-        _plain_gp.serves = lambda *a, **k: False  # an experiment's switch: the engine's GP serves
     if not 0 < args.startup < args.budget:
         parser.error(f"--startup must be between 1 and --budget - 1 (got {args.startup})")
     if args.seeds < 1:
