@@ -52,6 +52,7 @@ class _History(NamedTuple):
     failed: list[dict[str, Any]]
     pruned: list[dict[str, Any]]
     constraints: list[dict[str, float]]  # per observed trial (empty dicts without constraints)
+    n_complete: int  # COMPLETE trials, in the space or not
 
 
 class MetaSampler(BaseSampler):
@@ -260,7 +261,7 @@ class MetaSampler(BaseSampler):
                 and len(h.observed) >= self._config.startup_trials(False)
                 and _plain_gp.serves(
                     h.observed,
-                    len(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))),
+                    h.n_complete,
                     h.failed,
                     h.constraints,
                     len(space.params),
@@ -436,8 +437,9 @@ class MetaSampler(BaseSampler):
         failed ones (raised, or a non-finite value: never proposed again, and a feasibility model
         learns where they happen) and pruned ones (never proposed again).  Parameters a trial did
         not set (inactive conditional ones) are left out: the engine imputes them."""
-        h = _History([], [], [], [], [])
-        for t in study.get_trials(deepcopy=False, states=_FINISHED):
+        trials = study.get_trials(deepcopy=False, states=_FINISHED)
+        h = _History([], [], [], [], [], sum(t.state == TrialState.COMPLETE for t in trials))
+        for t in trials:
             params = {n: t.params[n] for n in space.params if n in t.params}
             if not params:
                 continue
