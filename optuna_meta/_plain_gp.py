@@ -1,4 +1,5 @@
-"""Optuna's own ``GPSampler`` for a study that has nothing to learn from.
+"""Optuna's own ``GPSampler`` for a study that has nothing to learn from, and beside the
+transfer model while a study with priors stalls.
 
 With no prior study that aligns with the search space there is nothing to transfer, and
 MetaSampler's promise is to be no worse than the sampler the user would otherwise pick: Optuna's
@@ -18,6 +19,15 @@ would do less:
 - a proposal equal to a configuration already tried, failed, pruned or pending (GPSampler does not
   check): the engine proposes one that is not;
 - any error inside GPSampler (logged once).
+
+With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
+stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson
+et al. 2019) brought no new best.  A transfer model that has brought the study close to a good
+region can keep proposing beside its incumbent long after that stops paying (a model whose noise
+and lengthscales were learned on the priors, and which the study's tied results do not move);
+GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
+every trial back to the transfer model.  Only single-objective studies without constraints take
+the hedge (it was measured there), and only where GPSampler can serve at all (the list above).
 
 The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).  GPSampler
 runs on the CPU (``device`` does not apply to it) and records each proposal in the trial's system
@@ -42,7 +52,7 @@ if TYPE_CHECKING:
     from optuna.samplers import BaseSampler, GPSampler
     from optuna.study import Study
 
-__all__ = ["PlainGP"]
+__all__ = ["PlainGP", "serves", "stalled"]
 
 
 class PlainGP:
@@ -141,3 +151,15 @@ def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Map
     x = space.encode([params])[0]
     X = space.encode([{n: t[n] for n in space.params} for t in full])
     return bool(np.any(np.abs(X - x).max(axis=1) <= 1e-9))
+
+
+def stalled(values: Sequence[float], maximize: bool, n_params: int) -> bool:
+    """Whether the study's last ``max(4, n_params)`` results (``values`` in trial order) brought no
+    new best: none is better than the best before them (a tie is no better).  Fewer results than
+    that plus one: not stalled."""
+    patience = max(4, n_params)
+    if len(values) <= patience:
+        return False
+    sign = -1.0 if maximize else 1.0
+    best_before = min(sign * float(v) for v in values[:-patience])
+    return min(sign * float(v) for v in values[-patience:]) >= best_before

@@ -64,6 +64,9 @@ class MetaSampler(BaseSampler):
     serves where GPSampler would do less (a failed trial in the study, conditional parameters, a
     partially enqueued trial, constraint keys that differ between trials, a proposal already
     tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
+    With priors, while a single-objective study without constraints stalls (no new best in its
+    last ``max(4, d)`` results, ``d`` parameters), GPSampler proposes every other trial, on the
+    same results, where it can serve; the next new best hands every trial back to the model.
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
@@ -256,22 +259,26 @@ class MetaSampler(BaseSampler):
         def make(pending: list[dict[str, Any]], rows_to_leave: int) -> Suggestion:
             seed = _call_seed(self._rng, trial.number)
             h = self._history(study, space)
-            if (
-                plain_gp
-                and len(h.observed) >= self._config.startup_trials(False)
-                and _plain_gp.serves(
-                    h.observed,
-                    h.n_complete,
-                    h.failed,
-                    h.constraints,
-                    len(space.params),
-                    fixed,
+            gpsampler_serves = _plain_gp.serves(
+                h.observed, h.n_complete, h.failed, h.constraints, len(space.params), fixed
+            )
+            if plain_gp:
+                use_gpsampler = len(h.observed) >= self._config.startup_trials(False) and gpsampler_serves
+                reason: dict[str, str] = {}
+            else:  # the transfer model stalls: GPSampler takes every other trial (optuna_meta._plain_gp)
+                use_gpsampler = (
+                    trial.number % 2 == 0
+                    and len(direction) == 1
+                    and not any(h.constraints)
+                    and gpsampler_serves
+                    and _plain_gp.stalled(h.values, direction[0] == "maximize", len(space.params))
                 )
-            ):
+                reason = {"reason": "stall"}
+            if use_gpsampler:
                 taken = [*h.observed, *h.failed, *h.pruned, *pending]
                 params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn)
                 if params is not None:
-                    return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler"})
+                    return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler", **reason})
             return engine.suggest(
                 space,
                 direction,

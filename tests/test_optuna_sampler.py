@@ -17,7 +17,7 @@ from _optuna_helpers import make_prior, quadratic
 from optuna.trial import TrialState
 
 from metahpo import KnowledgeBase, PriorStudy, PriorTrial
-from optuna_meta import MetaSampler, _compat, load_prior_studies
+from optuna_meta import MetaSampler, _compat, _plain_gp, load_prior_studies
 from optuna_meta._priors import resolve
 
 
@@ -551,10 +551,88 @@ def test_with_no_priors_the_model_trials_are_optunas_gpsampler() -> None:
     assert ours == theirs
 
 
-def test_with_priors_gpsampler_does_not_serve(tmp_path: Path) -> None:
+def _revalued(trials: list[optuna.trial.FrozenTrial], values: list[float]) -> list[optuna.trial.FrozenTrial]:
+    """The same configurations with other values (minimised)."""
+    return [
+        optuna.trial.create_trial(params=t.params, distributions=t.distributions, value=v)
+        for t, v in zip(trials, values, strict=True)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "maximize", "n_params", "expected"),
+    [
+        ([5.0, 4.0, 3.0, 2.0, 1.0], False, 2, False),  # improving
+        ([1.0, 2.0, 2.0, 2.0, 2.0], False, 2, True),  # 4 results without a new best
+        ([1.0, 1.0, 1.0, 1.0, 1.0], False, 2, True),  # a tie is no new best
+        ([1.0, 2.0, 2.0, 2.0, 0.5], False, 2, False),  # the last result is a new best
+        ([1.0, 2.0, 2.0, 2.0, 2.0], True, 2, False),  # maximised: 2.0 was the new best
+        ([1.0, 2.0, 2.0, 2.0, 2.0], False, 5, False),  # patience max(4, d) = 5: too few results
+        ([1.0, 2.0, 2.0, 2.0, 2.0, 2.0], False, 5, True),
+        ([1.0, 2.0, 2.0, 2.0], False, 2, False),  # fewer than patience + 1 results
+    ],
+)
+def test_a_study_stalls_after_max_4_d_results_without_a_new_best(
+    values: list[float], maximize: bool, n_params: int, expected: bool
+) -> None:
+    assert _plain_gp.stalled(values, maximize, n_params) is expected
+
+
+def test_with_priors_gpsampler_does_not_serve_while_the_study_improves() -> None:
     prior = make_prior(None, "p", 1.0, n=20)
-    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), _plain_history())["_attrs"]
+    trials = _revalued(_plain_history(), [12.0 - i for i in range(12)])
+    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), trials)["_attrs"]
     assert attrs["metahpo:phase"] in ("mtgp", "neural")
+
+
+def test_with_priors_gpsampler_takes_every_other_trial_while_the_study_stalls() -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+    # the best result came first; the 11 after it are worse: stalled (4 parameters, patience 4)
+    trials = _revalued(_plain_history(), [0.0, *(float(i) for i in range(1, 12))])
+    ours = _next_params(MetaSampler(source_studies=[prior], seed=7), trials)  # trial 12: even
+    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials)
+    attrs = ours.pop("_attrs")
+    theirs.pop("_attrs")
+    assert attrs["metahpo:phase"] == "gp"
+    assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
+    assert ours == theirs
+    # trial 13 (odd) is the transfer model's
+    odd = _next_params(MetaSampler(source_studies=[prior], seed=7), [*trials, trials[-1]])["_attrs"]
+    assert odd["metahpo:phase"] in ("mtgp", "neural")
+
+
+@pytest.mark.parametrize("kind", ["multi-objective", "constrained"])
+def test_a_stalled_study_with_priors_keeps_the_model_where_the_hedge_was_not_measured(kind: str) -> None:
+    prior = make_prior(None, "p", 1.0, n=20)
+    history = _plain_history()
+    if kind == "multi-objective":
+        prior = optuna.create_study(
+            directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+        )
+        prior.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=20)
+        study = optuna.create_study(
+            directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=7)
+        )
+        for i, t in enumerate(history):
+            study.add_trial(
+                optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
+            )
+    else:
+        study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=7))
+        for i, t in enumerate(history):
+            study.add_trial(
+                optuna.trial.create_trial(
+                    params=t.params,
+                    distributions=t.distributions,
+                    value=float(i),
+                    constraints={"latency": -1.0},
+                )
+            )
+    trial = study.ask()
+    quadratic(1.0)(trial)
+    attrs = study.trials[-1].system_attrs
+    assert attrs["metahpo:phase"] in ("gp", "mtgp", "neural")
+    assert "GPSampler" not in attrs["metahpo:info"]
 
 
 def test_a_failed_trial_hands_a_study_without_priors_to_the_engines_gp() -> None:
