@@ -71,11 +71,18 @@ def test_the_sampler_records_sources_weights_predictions_and_alignment(storage: 
     records = viz.trial_records(study)
     phases = [r.phase for r in records]
     assert phases[:3] == ["portfolio"] * 3
-    assert set(phases[3:]) == {"mtgp"}
+    # while the study stalls, Optuna's GPSampler takes every other trial (optuna_meta._plain_gp)
+    hedge = [r for r in records[3:] if r.info.get("reason") == "stall"]
+    model = [r for r in records[3:] if r.info.get("reason") != "stall"]
+    assert {r.phase for r in model} == {"mtgp"}
+    for r in hedge:
+        assert r.phase == "gp"
+        assert r.number % 2 == 0
+        assert r.info == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
     for r in records[:3]:  # a portfolio trial names the prior study its configuration came from
         assert len(r.info["sources"]) == 1
         assert r.info["sources"][0].startswith("prior-")
-    for r in records[3:]:
+    for r in model:
         assert sorted(r.info["sources"]) == ["prior-0", "prior-1", "prior-2"]
         assert all(0.0 <= w <= 1.0 + 1e-9 for w in r.info["source_weights"])
         assert math.isfinite(r.info["predicted_score"])
@@ -87,7 +94,7 @@ def test_the_sampler_records_sources_weights_predictions_and_alignment(storage: 
     assert alignment["prior-0"]["skipped_study"] is None
     assert sorted(alignment["prior-0"]["shared"]) == ["k", "x", "y"]
     points = viz.calibration_points(study)
-    assert len(points) == 7  # every model suggestion, scored against the trials before it
+    assert len(points) == len(model)  # every model suggestion, scored against the trials before it
     assert all(np.isfinite(p[2:]).all() for p in points)
 
 
