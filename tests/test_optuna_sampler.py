@@ -603,8 +603,7 @@ def test_with_priors_gpsampler_takes_every_other_trial_while_the_study_stalls() 
 
 @pytest.mark.parametrize("kind", ["multi-objective", "constrained"])
 def test_a_stalled_study_with_priors_keeps_the_model_where_the_hedge_was_not_measured(kind: str) -> None:
-    prior = make_prior(None, "p", 1.0, n=20)
-    history = _plain_history()
+    history = _plain_history()  # values 0, 1, 2, ...: the first result stays the best (stalled)
     if kind == "multi-objective":
         prior = optuna.create_study(
             directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
@@ -618,6 +617,7 @@ def test_a_stalled_study_with_priors_keeps_the_model_where_the_hedge_was_not_mea
                 optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
             )
     else:
+        prior = make_prior(None, "p", 1.0, n=20)
         study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=7))
         for i, t in enumerate(history):
             study.add_trial(
