@@ -26,8 +26,10 @@ et al. 2019) brought no new best.  A transfer model that has brought the study c
 region can keep proposing beside its incumbent long after that stops paying (a model whose noise
 and lengthscales were learned on the priors, and which the study's tied results do not move);
 GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
-every trial back to the transfer model.  Only single-objective studies without constraints take
-the hedge (it was measured there), and only where GPSampler can serve at all (the list above).
+every trial back to the transfer model.  In a constrained study the best is the best feasible
+result (every constraint at most 0), and GPSampler models the constraints as it does in its own
+studies.  Only single-objective studies take the hedge (it was measured there, with and without
+constraints), and only where GPSampler can serve at all (the list above).
 
 The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).  GPSampler
 runs on the CPU (``device`` does not apply to it) and records each proposal in the trial's system
@@ -153,13 +155,26 @@ def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Map
     return bool(np.any(np.abs(X - x).max(axis=1) <= 1e-9))
 
 
-def stalled(values: Sequence[float], maximize: bool, n_params: int) -> bool:
+def stalled(
+    values: Sequence[float],
+    maximize: bool,
+    n_params: int,
+    feasible: Sequence[bool] | None = None,
+) -> bool:
     """Whether the study's last ``max(4, n_params)`` results (``values`` in trial order) brought no
-    new best: none is better than the best before them (a tie is no better).  Fewer results than
-    that plus one: not stalled."""
+    new best: none is better than the best before them (a tie is no better).  With ``feasible``
+    (one flag per result: every constraint met) only feasible results count, as the best feasible
+    result is the study's best: an infeasible result is no new best, and a study whose earlier
+    results were all infeasible improves with its first feasible one.  Fewer results than
+    ``max(4, n_params)`` plus one: not stalled."""
     patience = max(4, n_params)
     if len(values) <= patience:
         return False
+    if feasible is not None and len(feasible) != len(values):
+        raise ValueError(f"feasible has {len(feasible)} flags for {len(values)} values; one per value.")
     sign = -1.0 if maximize else 1.0
-    best_before = min(sign * float(v) for v in values[:-patience])
-    return min(sign * float(v) for v in values[-patience:]) >= best_before
+    scores = [sign * float(v) for v in values]
+    if feasible is not None:
+        scores = [s if ok else float("inf") for s, ok in zip(scores, feasible, strict=True)]
+    best_before = min(scores[:-patience])
+    return min(scores[-patience:]) >= best_before

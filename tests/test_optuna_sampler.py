@@ -578,6 +578,27 @@ def test_a_study_stalls_after_max_4_d_results_without_a_new_best(
     assert _plain_gp.stalled(values, maximize, n_params) is expected
 
 
+@pytest.mark.parametrize(
+    ("values", "feasible", "expected"),
+    [
+        ([1.0, 2.0, 2.0, 2.0, 2.0], [True] * 5, True),  # all feasible: as without constraints
+        ([5.0, 1.0, 1.0, 1.0, 1.0], [True, False, False, False, False], True),  # infeasible lows
+        ([5.0, 4.0, 6.0, 6.0, 6.0], [True, True, False, False, False], False),  # 4.0: a new best
+        ([5.0, 6.0, 6.0, 6.0, 6.0], [False, False, False, False, True], False),  # the first feasible
+        ([5.0, 6.0, 6.0, 6.0, 6.0], [False] * 5, True),  # nothing feasible in the last 4
+    ],
+)
+def test_in_a_constrained_study_only_a_feasible_result_is_a_new_best(
+    values: list[float], feasible: list[bool], expected: bool
+) -> None:
+    assert _plain_gp.stalled(values, False, 2, feasible) is expected
+
+
+def test_stalled_rejects_feasibility_flags_that_do_not_match_the_values() -> None:
+    with pytest.raises(ValueError, match="feasible has 2 flags for 5 values"):
+        _plain_gp.stalled([1.0] * 5, False, 2, [True, True])
+
+
 def test_with_priors_gpsampler_does_not_serve_while_the_study_improves() -> None:
     prior = make_prior(None, "p", 1.0, n=20)
     trials = _revalued(_plain_history(), [12.0 - i for i in range(12)])
@@ -601,38 +622,52 @@ def test_with_priors_gpsampler_takes_every_other_trial_while_the_study_stalls() 
     assert odd["metahpo:phase"] in ("mtgp", "neural")
 
 
-@pytest.mark.parametrize("kind", ["multi-objective", "constrained"])
-def test_a_stalled_study_with_priors_keeps_the_model_where_the_hedge_was_not_measured(kind: str) -> None:
+def test_a_stalled_multi_objective_study_with_priors_keeps_the_model() -> None:
     history = _plain_history()  # values 0, 1, 2, ...: the first result stays the best (stalled)
-    if kind == "multi-objective":
-        prior = optuna.create_study(
-            directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    prior = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    prior.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=20)
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=7)
+    )
+    for i, t in enumerate(history):
+        study.add_trial(
+            optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
         )
-        prior.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=20)
-        study = optuna.create_study(
-            directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=7)
-        )
-        for i, t in enumerate(history):
-            study.add_trial(
-                optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
-            )
-    else:
-        prior = make_prior(None, "p", 1.0, n=20)
-        study = optuna.create_study(sampler=MetaSampler(source_studies=[prior], seed=7))
-        for i, t in enumerate(history):
-            study.add_trial(
-                optuna.trial.create_trial(
-                    params=t.params,
-                    distributions=t.distributions,
-                    value=float(i),
-                    constraints={"latency": -1.0},
-                )
-            )
     trial = study.ask()
     quadratic(1.0)(trial)
     attrs = study.trials[-1].system_attrs
     assert attrs["metahpo:phase"] in ("gp", "mtgp", "neural")
     assert "GPSampler" not in attrs["metahpo:info"]
+
+
+def _with_latency(trials: list[optuna.trial.FrozenTrial], values: list[float], latency: list[float]) -> list:
+    return [
+        optuna.trial.create_trial(
+            params=t.params, distributions=t.distributions, value=v, constraints={"latency": c}
+        )
+        for t, v, c in zip(trials, values, latency, strict=True)
+    ]
+
+
+def test_a_constrained_study_that_improves_only_where_infeasible_is_stalled() -> None:
+    # values fall trial after trial, but every result after the fourth breaks the constraint: the
+    # best feasible result is trial 3's, so the study stalls and GPSampler (which models the
+    # constraint itself) proposes the even trial 12, exactly as it would on these trials
+    prior = make_prior(None, "p", 1.0, n=20)
+    latency = [-1.0] * 4 + [1.0] * 8
+    trials = _with_latency(_plain_history(), [12.0 - i for i in range(12)], latency)
+    ours = _next_params(MetaSampler(source_studies=[prior], seed=7), trials)
+    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials)
+    attrs = ours.pop("_attrs")
+    theirs.pop("_attrs")
+    assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
+    assert ours == theirs
+    # the same values, all feasible, improve: the transfer model serves
+    improving = _with_latency(_plain_history(), [12.0 - i for i in range(12)], [-1.0] * 12)
+    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), improving)["_attrs"]
+    assert attrs["metahpo:phase"] in ("mtgp", "neural")
 
 
 def test_a_failed_trial_hands_a_study_without_priors_to_the_engines_gp() -> None:
