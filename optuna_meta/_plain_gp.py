@@ -28,8 +28,9 @@ and lengthscales were learned on the priors, and which the study's tied results 
 GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
 every trial back to the transfer model.  In a constrained study the best is the best feasible
 result (every constraint at most 0), and GPSampler models the constraints as it does in its own
-studies.  Only single-objective studies take the hedge (it was measured there, with and without
-constraints), and only where GPSampler can serve at all (the list above).
+studies.  In a multi-objective study a new best is a result that no earlier (feasible) result
+weakly dominates, and GPSampler proposes by its hypervolume acquisition.  A study with priors takes
+the hedge only where GPSampler can serve at all (the list above).
 
 The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).  GPSampler
 runs on the CPU (``device`` does not apply to it) and records each proposal in the trial's system
@@ -156,25 +157,36 @@ def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Map
 
 
 def stalled(
-    values: Sequence[float],
-    maximize: bool,
+    values: Sequence[float] | Sequence[Sequence[float]],
+    maximize: bool | Sequence[bool],
     n_params: int,
     feasible: Sequence[bool] | None = None,
 ) -> bool:
-    """Whether the study's last ``max(4, n_params)`` results (``values`` in trial order) brought no
-    new best: none is better than the best before them (a tie is no better).  With ``feasible``
-    (one flag per result: every constraint met) only feasible results count, as the best feasible
-    result is the study's best: an infeasible result is no new best, and a study whose earlier
-    results were all infeasible improves with its first feasible one.  Fewer results than
-    ``max(4, n_params)`` plus one: not stalled."""
-    patience = max(4, n_params)
-    if len(values) <= patience:
-        return False
+    """Whether the study's last ``max(4, n_params)`` results (``values`` in trial order: one value
+    per result, or one per objective in a multi-objective study; ``maximize`` one flag for all,
+    or one per objective) brought no new best.  A new best is a result that no result before them weakly
+    dominates: in a single-objective study one better than the best before (a tie is no better),
+    in a multi-objective one a new point of the Pareto front.  With ``feasible`` (one flag per
+    result: every constraint met) only feasible results count, on both sides: an infeasible result
+    is no new best, and a study whose earlier results were all infeasible improves with its first
+    feasible one.  Fewer results than ``max(4, n_params)`` plus one: not stalled."""
     if feasible is not None and len(feasible) != len(values):
         raise ValueError(f"feasible has {len(feasible)} flags for {len(values)} values; one per value.")
-    sign = -1.0 if maximize else 1.0
-    scores = [sign * float(v) for v in values]
-    if feasible is not None:
-        scores = [s if ok else float("inf") for s, ok in zip(scores, feasible, strict=True)]
-    best_before = min(scores[:-patience])
-    return min(scores[-patience:]) >= best_before
+    Y = np.asarray(values, dtype=float)
+    Y = Y[:, None] if Y.ndim == 1 else Y  # (n, m)
+    flags = np.full(Y.shape[1], maximize) if isinstance(maximize, bool) else np.asarray(maximize, dtype=bool)
+    if flags.shape != (Y.shape[1],):
+        raise ValueError(f"maximize has {flags.size} flags for {Y.shape[1]} objectives; one per objective.")
+    patience = max(4, n_params)
+    if len(Y) <= patience:
+        return False
+    Y = np.where(flags, -Y, Y)  # minimised
+    ok = np.ones(len(Y), dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
+    before, window = Y[:-patience][ok[:-patience]], Y[-patience:][ok[-patience:]]
+    if len(window) == 0:
+        return True
+    if len(before) == 0:
+        return False
+    # (window, before): whether a result before the window weakly dominates each window result
+    dominated = np.all(before[None, :, :] <= window[:, None, :], axis=2).any(axis=1)
+    return bool(dominated.all())

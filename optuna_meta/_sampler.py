@@ -64,10 +64,10 @@ class MetaSampler(BaseSampler):
     serves where GPSampler would do less (a failed trial in the study, conditional parameters, a
     partially enqueued trial, constraint keys that differ between trials, a proposal already
     tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
-    With priors, while a single-objective study stalls (no new best, or best feasible result
-    where constraints are set, in its last ``max(4, d)`` results, ``d`` parameters), GPSampler
-    proposes every other trial, on the same results, where it can serve; the next new best hands
-    every trial back to the model.
+    With priors, while a study stalls (no new best in its last ``max(4, d)`` results, ``d``
+    parameters; with constraints only a feasible result counts, with several objectives a new
+    best is a result no earlier one weakly dominates), GPSampler proposes every other trial, on
+    the same results, where it can serve; the next new best hands every trial back to the model.
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
@@ -269,11 +269,10 @@ class MetaSampler(BaseSampler):
             else:  # the transfer model stalls: GPSampler takes every other trial (optuna_meta._plain_gp)
                 use_gpsampler = (
                     trial.number % 2 == 0
-                    and len(direction) == 1
                     and gpsampler_serves
                     and _plain_gp.stalled(
                         h.values,
-                        direction[0] == "maximize",
+                        [d == "maximize" for d in direction],
                         len(space.params),
                         [all(v <= 0 for v in c.values()) for c in h.constraints],
                     )

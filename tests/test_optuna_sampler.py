@@ -622,24 +622,62 @@ def test_with_priors_gpsampler_takes_every_other_trial_while_the_study_stalls() 
     assert odd["metahpo:phase"] in ("mtgp", "neural")
 
 
-def test_a_stalled_multi_objective_study_with_priors_keeps_the_model() -> None:
-    history = _plain_history()  # values 0, 1, 2, ...: the first result stays the best (stalled)
+@pytest.mark.parametrize(
+    ("values", "maximize", "expected"),
+    [
+        ([[1.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0]], [False, False], True),  # dominated
+        ([[1.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [1.0, 1.0]], [False, False], True),  # a tie
+        ([[1.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [0.0, 3.0]], [False, False], False),  # a new point
+        ([[1.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0]], [True, False], False),  # 2 > 1: new
+    ],
+)
+def test_a_multi_objective_study_stalls_without_a_new_point_of_its_pareto_front(
+    values: list[list[float]], maximize: list[bool], expected: bool
+) -> None:
+    assert _plain_gp.stalled(values, maximize, 2) is expected
+
+
+def test_an_infeasible_new_point_of_the_front_does_not_end_a_stall() -> None:
+    values = [[1.0, 1.0], [2.0, 2.0], [2.0, 2.0], [2.0, 2.0], [0.0, 0.0]]
+    assert _plain_gp.stalled(values, [False, False], 2, [True, True, True, True, False]) is True
+    assert _plain_gp.stalled(values, [False, False], 2, [True] * 5) is False
+
+
+def test_stalled_rejects_direction_flags_that_do_not_match_the_objectives() -> None:
+    with pytest.raises(ValueError, match="maximize has 3 flags for 2 objectives"):
+        _plain_gp.stalled([[1.0, 1.0]] * 5, [False] * 3, 2)
+
+
+def test_a_stalled_multi_objective_study_with_priors_takes_gpsampler_on_even_trials() -> None:
+    # every result after the first is dominated by it: stalled; trial 12 (even) is GPSampler's,
+    # by its hypervolume acquisition, exactly as it would propose on these trials
     prior = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
     prior.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=20)
-    study = optuna.create_study(
-        directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=7)
-    )
-    for i, t in enumerate(history):
-        study.add_trial(
-            optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
-        )
-    trial = study.ask()
-    quadratic(1.0)(trial)
-    attrs = study.trials[-1].system_attrs
-    assert attrs["metahpo:phase"] in ("gp", "mtgp", "neural")
-    assert "GPSampler" not in attrs["metahpo:info"]
+    trials = [
+        optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
+        for i, t in enumerate(_plain_history())
+    ]
+
+    def next_trial(sampler: optuna.samplers.BaseSampler) -> optuna.trial.FrozenTrial:
+        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
+        study.add_trials(trials)
+        quadratic(1.0)(study.ask())
+        return study.trials[-1]
+
+    ours = next_trial(MetaSampler(source_studies=[prior], seed=7))
+    theirs = next_trial(optuna.samplers.GPSampler(seed=7, n_startup_trials=0))
+    info = json.loads(ours.system_attrs["metahpo:info"])
+    assert info == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
+    assert ours.params == theirs.params
+    # the same configurations, each result better than all before it: the transfer model serves
+    trials = [
+        optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[12 - i, 12 - i])
+        for i, t in enumerate(_plain_history())
+    ]
+    improving = next_trial(MetaSampler(source_studies=[prior], seed=7))
+    assert "GPSampler" not in improving.system_attrs["metahpo:info"]
 
 
 def _with_latency(trials: list[optuna.trial.FrozenTrial], values: list[float], latency: list[float]) -> list:
