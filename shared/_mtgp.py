@@ -55,7 +55,7 @@ from metahpo._acqf import LogEI, QLogEI
 from metahpo._lazy import LazyImport
 from metahpo._linalg import robust_cholesky
 from metahpo._portfolio import SimilarityPrior, kendall_tau, kendall_tau_noise, knn_predict, similarity_prior
-from metahpo._runtime import limit_threads, threads_for
+from metahpo._runtime import limit_threads, seeded, threads_for
 from metahpo._surrogate import Fitted, TargetData
 
 if TYPE_CHECKING:
@@ -172,7 +172,10 @@ def fit_gp(
                 model = _build_gp(X_tasks, z_tasks, device, shared_noise, noise_prior, target_residual)
         if maxiter > 0 or not loaded:
             mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
-            with gpytorch.settings.max_cholesky_size(4096):
+            # a failed first attempt is retried from hyper-parameters drawn from their priors with
+            # torch's generator: seeded here, so the fit depends on its data alone, not on what
+            # else in the process drew from that generator (the caller's state is given back)
+            with gpytorch.settings.max_cholesky_size(4096), seeded(0):
                 botorch_fit.fit_gpytorch_mll(
                     mll, optimizer_kwargs={"options": {"maxiter": max(maxiter, 1)}}, max_attempts=2
                 )

@@ -386,3 +386,29 @@ def test_the_transfer_models_prior_mean_stays_at_the_centre_of_the_copula_scale(
     for maxiter in (0, 12):
         warm = fit_gp(X, z, device=cpu, warm_state=state, maxiter=maxiter, target_residual=True)
         assert float(warm.model.mean_module.base_means[0].constant.detach()) == 0.0
+
+
+def test_a_retried_gp_fit_depends_on_its_data_not_on_torchs_generator(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # BoTorch retries a failed fit from hyper-parameters drawn from their priors with torch's
+    # generator; simulate that draw and check the fit neither depends on nor moves the caller's state
+    import botorch.fit
+
+    fit_mll = botorch.fit.fit_gpytorch_mll
+
+    def with_a_draw(mll, **kwargs):  # type: ignore[no-untyped-def]
+        with torch.no_grad():
+            mll.model.likelihood.noise = 1e-3 + torch.rand(1, dtype=torch.float64)
+        return fit_mll(mll, **kwargs)
+
+    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", with_a_draw)
+    X, z = _tasks(1)
+    states = []
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        before = torch.random.get_rng_state()
+        fit = fit_gp(X, z, device=torch.device("cpu"), warm_state=None, maxiter=5)
+        assert torch.equal(torch.random.get_rng_state(), before)
+        states.append(fit.state)
+    assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])

@@ -113,7 +113,11 @@ def test_cache_round_trip_and_every_bad_file_is_detected(tmp_path: Path) -> None
     res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
     save_cached(path, res, digest, {})
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left
+    before = torch.random.get_rng_state()
     loaded, reason = load_cached(path, digest)
+    # loading leaves the caller's generator as training does (a seeded study must not depend on
+    # whether its model was trained now or loaded from the cache)
+    assert torch.equal(torch.random.get_rng_state(), before)
     assert reason == "ok"
     assert loaded is not None
     assert all(torch.equal(loaded.state[k], v) for k, v in res.state.items())
