@@ -173,8 +173,10 @@ def fit_gp(
         if maxiter > 0 or not loaded:
             mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
             # a failed first attempt is retried from hyper-parameters drawn from their priors with
-            # torch's generator: seeded here, so the fit depends on its data alone, not on what
-            # else in the process drew from that generator (the caller's state is given back)
+            # torch's generator: seeded here (the caller's state given back), so a retried fit
+            # does not depend on what else drew from that generator before it.  (The multi-task
+            # kernel's random starting task covariance is drawn above, from the caller's
+            # generator: the engine seeds it per suggestion.)
             with gpytorch.settings.max_cholesky_size(4096), seeded(0):
                 botorch_fit.fit_gpytorch_mll(
                     mll, optimizer_kwargs={"options": {"maxiter": max(maxiter, 1)}}, max_attempts=2

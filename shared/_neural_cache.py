@@ -18,7 +18,6 @@ import torch
 
 from metahpo._neural import DeepKernelGP, NeuralConfig, TrainResult
 from metahpo._prior import AlignedStudy
-from metahpo._runtime import seeded
 from metahpo._space import SearchSpace
 
 __all__ = [
@@ -160,13 +159,12 @@ def load_cached(path: Path, digest: str | None, *, family: str = "") -> tuple[Tr
             seconds=float(payload["seconds"]),
             device=str(payload["device"]),
         )
-        # the weights must fit the architecture they claim (the throwaway module's random
-        # initialisation runs under a seeded, restored generator: loading a model must leave the
-        # caller's torch generator as training it does, or a seeded study would depend on the cache)
-        with seeded(0):
-            DeepKernelGP(result.n_features, config.hidden, config.features).double().load_state_dict(
-                result.state
-            )
+        # the weights must fit the architecture they claim: checked on a module built on the meta
+        # device, which draws nothing from torch's generator (loading a model must leave the
+        # caller's generator as training it does, or a seeded study would depend on the cache)
+        with torch.device("meta"):
+            check = DeepKernelGP(result.n_features, config.hidden, config.features).double()
+        check.load_state_dict(result.state, assign=True)
     except Exception as e:
         return None, f"corrupt: {type(e).__name__}: {str(e)[:200]}"
     return result, "ok"

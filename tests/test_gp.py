@@ -393,16 +393,19 @@ def test_a_retried_gp_fit_depends_on_its_data_not_on_torchs_generator(
 ) -> None:
     # BoTorch retries a failed fit from hyper-parameters drawn from their priors with torch's
     # generator; simulate that draw and check the fit neither depends on nor moves the caller's state
+    import types
+
     import botorch.fit
 
-    fit_mll = botorch.fit.fit_gpytorch_mll
+    import metahpo._mtgp as mtgp
 
     def with_a_draw(mll, **kwargs):  # type: ignore[no-untyped-def]
         with torch.no_grad():
             mll.model.likelihood.noise = 1e-3 + torch.rand(1, dtype=torch.float64)
-        return fit_mll(mll, **kwargs)
+        return botorch.fit.fit_gpytorch_mll(mll, **kwargs)
 
-    monkeypatch.setattr(botorch.fit, "fit_gpytorch_mll", with_a_draw)
+    # the name fit_gp calls (a lazy import keeps its own copy of the module's names)
+    monkeypatch.setattr(mtgp, "botorch_fit", types.SimpleNamespace(fit_gpytorch_mll=with_a_draw))
     X, z = _tasks(1)
     states = []
     for seed in (1, 2):
