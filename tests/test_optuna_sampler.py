@@ -531,8 +531,10 @@ def _plain_history(n: int = 12) -> list[optuna.trial.FrozenTrial]:
     return study.trials
 
 
-def _next_params(sampler: optuna.samplers.BaseSampler, trials: list[optuna.trial.FrozenTrial]) -> dict:
-    study = optuna.create_study(sampler=sampler)
+def _next_params(
+    sampler: optuna.samplers.BaseSampler, trials: list[optuna.trial.FrozenTrial], n_objectives: int = 1
+) -> dict:
+    study = optuna.create_study(sampler=sampler, directions=["minimize"] * n_objectives)
     study.add_trials(trials)
     trial = study.ask()
     quadratic(1.0)(trial)
@@ -660,24 +662,19 @@ def test_a_stalled_multi_objective_study_with_priors_takes_gpsampler_on_even_tri
         for i, t in enumerate(_plain_history())
     ]
 
-    def next_trial(sampler: optuna.samplers.BaseSampler) -> optuna.trial.FrozenTrial:
-        study = optuna.create_study(directions=["minimize", "minimize"], sampler=sampler)
-        study.add_trials(trials)
-        quadratic(1.0)(study.ask())
-        return study.trials[-1]
-
-    ours = next_trial(MetaSampler(source_studies=[prior], seed=7))
-    theirs = next_trial(optuna.samplers.GPSampler(seed=7, n_startup_trials=0))
-    info = json.loads(ours.system_attrs["metahpo:info"])
-    assert info == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
-    assert ours.params == theirs.params
+    ours = _next_params(MetaSampler(source_studies=[prior], seed=7), trials, n_objectives=2)
+    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials, n_objectives=2)
+    attrs = ours.pop("_attrs")
+    theirs.pop("_attrs")
+    assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
+    assert ours == theirs
     # the same configurations, each result better than all before it: the transfer model serves
     trials = [
         optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[12 - i, 12 - i])
         for i, t in enumerate(_plain_history())
     ]
-    improving = next_trial(MetaSampler(source_studies=[prior], seed=7))
-    assert "GPSampler" not in improving.system_attrs["metahpo:info"]
+    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), trials, n_objectives=2)["_attrs"]
+    assert "GPSampler" not in attrs["metahpo:info"]
 
 
 def _with_latency(trials: list[optuna.trial.FrozenTrial], values: list[float], latency: list[float]) -> list:
