@@ -22,9 +22,10 @@ would do less:
 
 With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
 stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson
-et al. 2019) brought no new best.  A transfer model that has brought the study close to a good
-region can keep proposing beside its incumbent long after that stops paying (a model whose noise
-and lengthscales were learned on the priors, and which the study's tied results do not move);
+et al. 2019) brought no new best (:func:`metahpo.stalled`).  A transfer model that has brought
+the study close to a good region can keep proposing beside its incumbent long after that stops
+paying (a model whose noise and lengthscales were learned on the priors, and which the study's
+tied results do not move);
 GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
 every trial back to the transfer model.  In a constrained study the best is the best feasible
 result (every constraint at most 0), and GPSampler models the constraints as it does in its own
@@ -45,7 +46,6 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
@@ -55,7 +55,7 @@ if TYPE_CHECKING:
     from optuna.samplers import BaseSampler, GPSampler
     from optuna.study import Study
 
-__all__ = ["PlainGP", "serves", "stalled"]
+__all__ = ["PlainGP", "serves"]
 
 
 class PlainGP:
@@ -105,7 +105,7 @@ class PlainGP:
         params = {k: plain(v) for k, v in params.items()}
         if set(params) != set(space.params) or not all(space.contains(k, v) for k, v in params.items()):
             return None
-        return None if _is_taken(space, params, taken) else params
+        return None if space.is_taken(params, taken) else params
 
     def _sampler(self, study_name: str) -> GPSampler:
         with self._lock:
@@ -141,52 +141,3 @@ def serves(
         return False
     keys = {frozenset(c) for c in constraints}
     return len(keys) <= 1
-
-
-def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether ``params`` is one of the configurations in ``taken`` that set every parameter of
-    ``space``, compared encoded (to 1e-9, as the engine compares): GPSampler's values pass through
-    its own encoding, so a stored value and GPSampler's value of one grid point can differ in the
-    last bits."""
-    full = [t for t in taken if all(n in t and space.contains(n, t[n]) for n in space.params)]
-    if not full:
-        return False
-    x = space.encode([params])[0]
-    X = space.encode([{n: t[n] for n in space.params} for t in full])
-    return bool(np.any(np.abs(X - x).max(axis=1) <= 1e-9))
-
-
-def stalled(
-    values: Sequence[float] | Sequence[Sequence[float]],
-    maximize: bool | Sequence[bool],
-    n_params: int,
-    feasible: Sequence[bool] | None = None,
-) -> bool:
-    """Whether the study's last ``max(4, n_params)`` results (``values`` in trial order: one value
-    per result, or one per objective in a multi-objective study; ``maximize`` one flag for all,
-    or one per objective) brought no new best.  A new best is a result that no result before them weakly
-    dominates: in a single-objective study one better than the best before (a tie is no better),
-    in a multi-objective one a new point of the Pareto front.  With ``feasible`` (one flag per
-    result: every constraint met) only feasible results count, on both sides: an infeasible result
-    is no new best, and a study whose earlier results were all infeasible improves with its first
-    feasible one.  Fewer results than ``max(4, n_params)`` plus one: not stalled."""
-    if feasible is not None and len(feasible) != len(values):
-        raise ValueError(f"feasible has {len(feasible)} flags for {len(values)} values; one per value.")
-    Y = np.asarray(values, dtype=float)
-    Y = Y[:, None] if Y.ndim == 1 else Y  # (n, m)
-    flags = np.full(Y.shape[1], maximize) if isinstance(maximize, bool) else np.asarray(maximize, dtype=bool)
-    if flags.shape != (Y.shape[1],):
-        raise ValueError(f"maximize has {flags.size} flags for {Y.shape[1]} objectives; one per objective.")
-    patience = max(4, n_params)
-    if len(Y) <= patience:
-        return False
-    Y = np.where(flags, -Y, Y)  # minimised
-    ok = np.ones(len(Y), dtype=bool) if feasible is None else np.asarray(feasible, dtype=bool)
-    before, window = Y[:-patience][ok[:-patience]], Y[-patience:][ok[-patience:]]
-    if len(window) == 0:
-        return True
-    if len(before) == 0:
-        return False
-    # (window, before): whether a result before the window weakly dominates each window result
-    dominated = np.all(before[None, :, :] <= window[:, None, :], axis=2).any(axis=1)
-    return bool(dominated.all())

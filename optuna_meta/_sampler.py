@@ -32,6 +32,7 @@ from metahpo import (
     plain,
     prior_space,
     read_priors,
+    stalled,
 )
 from optuna_meta import _claims, _compat, _plain_gp, _priors
 from optuna_meta._random import TrialSeededRandomSampler
@@ -270,7 +271,7 @@ class MetaSampler(BaseSampler):
                 use_gpsampler = (
                     trial.number % 2 == 0
                     and gpsampler_serves
-                    and _plain_gp.stalled(
+                    and stalled(
                         h.values,
                         [d == "maximize" for d in direction],
                         len(space.params),

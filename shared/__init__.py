@@ -16,7 +16,8 @@ Public priors shipped with the package: :func:`public_priors`, :func:`public_fam
 (:class:`PublicFamily`).
 The engine: :class:`MetaEngine`, :class:`EngineConfig`, :class:`Suggestion` (:data:`Phase`).
 For adapters: :func:`read_priors` (per-source fault isolation), :class:`WarnOnce`,
-:func:`as_knowledge_base`, :func:`plain`, :data:`Direction`.
+:func:`as_knowledge_base`, :func:`plain`, :data:`Direction`, :func:`stalled` (when a study with
+priors has stalled: the rule of the stall hedge).
 Reports: :func:`score_against` (the outcome of a suggestion on its model's scale).
 """
 
@@ -26,6 +27,7 @@ from metahpo._kb import KnowledgeBase
 from metahpo._prior import AlignmentReport, Direction, PriorStudy, PriorTrial, prior_space, score_against
 from metahpo._public import PublicFamily, public_families, public_priors
 from metahpo._space import CategoricalParam, FloatParam, IntParam, Param, SearchSpace, merge_spaces
+from metahpo._stall import stalled
 from metahpo._support import PriorSource, WarnOnce, as_knowledge_base, plain, read_priors
 
 __version__ = "0.1.0"
@@ -58,4 +60,5 @@ __all__ = [
     "public_priors",
     "read_priors",
     "score_against",
+    "stalled",
 ]
