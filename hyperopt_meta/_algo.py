@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 import math
@@ -29,6 +30,7 @@ from metahpo import (
     as_knowledge_base,
     plain,
     read_priors,
+    stalled,
 )
 
 _logger = logging.getLogger("hyperopt.metahpo")
@@ -93,6 +95,17 @@ class MetaAlgo:
     active in it, the engine imputes the others, and a suggestion keeps the labels of the branch
     the model picked.
 
+    With priors, the engine's GP on this study alone (what serves a study without priors)
+    proposes every other trial (even trial ids) while the study stalls: while its last
+    ``max(4, d)`` results (``d`` labels) brought no new best (:func:`metahpo.stalled`, the rule of
+    :class:`optuna_meta.MetaSampler`'s hedge, where Optuna's ``GPSampler`` takes those trials).  A
+    transfer model that has brought a study close to a good region can keep proposing beside its
+    incumbent; a model of the study's own results proposes elsewhere.  The first new best hands
+    every trial back to the transfer model.  Not in a study with a failed trial, as in
+    MetaSampler's (the transfer model's failure model learns from the prior studies' failures
+    too).  ``tpe.suggest`` in that role was measured and not kept (README, "The hedge in the
+    Hyperopt adapter").
+
     Args:
         source_trials: prior hyperopt runs: ``Trials`` objects or paths to pickled ``Trials``
             (their choice values are taken as indices into this space's options), or
@@ -135,12 +148,14 @@ class MetaAlgo:
                 )
         self._kb = as_knowledge_base(knowledge_base)
         self._engine: MetaEngine | None = None
+        self._plain_engine: MetaEngine | None = None
         self._lock = threading.RLock()
         self._warn = WarnOnce(_logger)
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_engine"] = None
+        state["_plain_engine"] = None
         del state["_lock"]
         return state
 
@@ -165,6 +180,14 @@ class MetaAlgo:
                 self._engine = MetaEngine(read_priors(sources, self._warn, "MetaAlgo"), self._config)
             return self._engine
 
+    def _get_plain_engine(self) -> MetaEngine:
+        """The engine without priors, for the trials of a stalled study: its GP on this study
+        alone, from the first result (no random start-up: the study has results)."""
+        with self._lock:
+            if self._plain_engine is None:
+                self._plain_engine = MetaEngine([], dataclasses.replace(self._config, n_startup_trials=0))
+            return self._plain_engine
+
     def suggest(self, new_ids: Sequence[int], domain: Any, trials: Any, seed: int) -> list[dict[str, Any]]:
         """Hyperopt's algo contract: new trial docs for ``new_ids``."""
         rng = np.random.default_rng(seed)
@@ -177,7 +200,7 @@ class MetaAlgo:
         # NEW / RUNNING docs (SparkTrials, MongoTrials, several new_ids) are pending points.
         pending = [_stored(d) for d in trials.trials if d.get("state") in (JOB_STATE_NEW, JOB_STATE_RUNNING)]
         for new_id in new_ids:
-            stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng)
+            stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng, new_id, domain)
             flags = active(labels, stored)
             pending.append({k: v for k, v in stored.items() if flags[k]})
             idxs = {k: ([new_id] if flags[k] else []) for k in labels}
@@ -194,6 +217,8 @@ class MetaAlgo:
         pending: list[dict[str, Any]],
         seed: int,
         rng: np.random.Generator,
+        new_id: int,
+        domain: Any,
     ) -> dict[str, Any]:
         stored = {k: lab.sample(rng) for k, lab in labels.items()}
         space = model_space(labels)
@@ -216,6 +241,14 @@ class MetaAlgo:
                     values.append(loss)
             pend = [{k: labels[k].to_core(v) for k, v in p.items() if k in space.params} for p in pending]
             engine = self._get_engine(labels)
+            if (
+                new_id % 2 == 0
+                and not failed
+                and self._config.max_source_studies > 0
+                and engine.alignment(space, "minimize").n_studies_used > 0
+                and stalled(values, False, len(space.params))
+            ):
+                engine = self._get_plain_engine()
             suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed, failed=failed)
             for note in suggestion.warnings:
                 self._warn(f"note:{note}", f"MetaAlgo: {note}")

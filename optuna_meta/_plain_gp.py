@@ -22,10 +22,10 @@ would do less:
 
 With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
 stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson
-et al. 2019) brought no new best (:func:`metahpo.stalled`).  A transfer model that has brought
-the study close to a good region can keep proposing beside its incumbent long after that stops
-paying (a model whose noise and lengthscales were learned on the priors, and which the study's
-tied results do not move);
+et al. 2019) brought no new best (:func:`metahpo.stalled`, the rule of the Hyperopt adapter's
+hedge too).  A transfer model that has brought the study close to a good region can keep
+proposing beside its incumbent long after that stops paying (a model whose noise and
+lengthscales were learned on the priors, and which the study's tied results do not move);
 GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
 every trial back to the transfer model.  In a constrained study the best is the best feasible
 result (every constraint at most 0), and GPSampler models the constraints as it does in its own

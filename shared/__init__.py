@@ -17,7 +17,7 @@ Public priors shipped with the package: :func:`public_priors`, :func:`public_fam
 The engine: :class:`MetaEngine`, :class:`EngineConfig`, :class:`Suggestion` (:data:`Phase`).
 For adapters: :func:`read_priors` (per-source fault isolation), :class:`WarnOnce`,
 :func:`as_knowledge_base`, :func:`plain`, :data:`Direction`, :func:`stalled` (when a study with
-priors has stalled: the rule of the stall hedge).
+priors has stalled: the rule of both adapters' hedge).
 Reports: :func:`score_against` (the outcome of a suggestion on its model's scale).
 """
 

@@ -1,10 +1,11 @@
-"""When a study with priors has stalled: the rule behind the stall hedge.
+"""When a study with priors has stalled: the rule behind both adapters' hedge.
 
 A transfer model that has brought a study close to a good region can keep proposing beside its
 incumbent long after that stops paying: a model whose noise and lengthscales were learned on the
-prior studies, and which the study's own (often tied) results do not move.  The Optuna adapter
-then lets a GP of the study's own results (Optuna's ``GPSampler``) propose every other trial
-until either brings a new best.  The rule is TuRBO's
+prior studies, and which the study's own (often tied) results do not move.  Each adapter then
+lets a GP of the study's own results propose every other trial (Optuna's ``GPSampler``; in the
+Hyperopt adapter, which has none, the engine's GP without priors) until either brings a new
+best.  The rule is TuRBO's
 failure tolerance (Eriksson et al. 2019): no new best in the last ``max(4, d)`` results, ``d``
 the number of parameters.
 """

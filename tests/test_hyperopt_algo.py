@@ -6,6 +6,7 @@ import functools
 import pickle
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -14,7 +15,7 @@ from hyperopt.tests.unit import test_domains as td
 
 from hyperopt_meta import MetaAlgo, record_trials
 from hyperopt_meta._space import labels_of, model_space
-from metahpo import CategoricalParam, FloatParam, IntParam, KnowledgeBase
+from metahpo import CategoricalParam, FloatParam, IntParam, KnowledgeBase, MetaEngine, Suggestion
 
 SPACE = {
     "x": hp.uniform("x", -5, 5),
@@ -290,3 +291,90 @@ def test_asynchronous_driver_with_new_and_running_docs(caplog: pytest.LogCapture
         for d in trials.trials
     ]
     assert len(set(configs)) == len(configs)
+
+
+def _scripted(algo: MetaAlgo, results: list[float | None]) -> Trials:
+    """A run of ``len(results)`` trials whose losses are ``results`` in order (None: failed)."""
+    it = iter(results)
+
+    def fn(cfg: dict) -> dict:
+        v = next(it)
+        return {"status": STATUS_FAIL} if v is None else {"loss": v, "status": STATUS_OK}
+
+    trials = Trials()
+    fmin(
+        fn,
+        SPACE,
+        algo=algo.suggest,
+        max_evals=len(results),
+        trials=trials,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    return trials
+
+
+@pytest.fixture
+def prior() -> Trials:
+    """A related prior run (made before ``engine_calls`` starts recording)."""
+    return _run(tpe.suggest, n=30, seed=3, fn=functools.partial(loss, shift=1.2))
+
+
+@pytest.fixture
+def engine_calls(prior: Trials, monkeypatch: pytest.MonkeyPatch) -> list[tuple[MetaEngine, Suggestion]]:
+    """Records every engine suggestion (the engine, what it suggested) while the test runs."""
+    calls: list[tuple[MetaEngine, Suggestion]] = []
+    original = MetaEngine.suggest
+
+    def spy(self: MetaEngine, *args: Any, **kwargs: Any) -> Suggestion:
+        suggestion = original(self, *args, **kwargs)
+        calls.append((self, suggestion))
+        return suggestion
+
+    monkeypatch.setattr(MetaEngine, "suggest", spy)
+    return calls
+
+
+def _next_doc(algo: MetaAlgo, trials: Trials, new_id: int) -> dict:
+    from hyperopt.base import Domain
+
+    (doc,) = algo.suggest([new_id], Domain(loss, SPACE), trials, seed=5)
+    return doc
+
+
+def _plain(algo: MetaAlgo, calls: list[tuple[MetaEngine, Suggestion]]) -> list[Suggestion]:
+    return [s for engine, s in calls if engine is algo._plain_engine]
+
+
+def test_with_priors_the_study_gp_takes_even_trials_while_the_study_stalls(
+    prior: Trials, engine_calls: list[tuple[MetaEngine, Suggestion]]
+) -> None:
+    algo = MetaAlgo(source_trials=[prior])
+    # the first result is the best; the 9 after it are worse: stalled (7 labels, patience 7);
+    # trial 8 is the first whose last 7 results brought no new best, trial 9 (odd) the model's
+    trials = _scripted(algo, [0.0, *(1.0 + i for i in range(9))])
+    assert len(_plain(algo, engine_calls)) == 1
+    assert len(engine_calls) == 10
+    assert engine_calls[8][0] is algo._plain_engine
+    doc = _next_doc(algo, trials, 10)
+    engine, suggestion = engine_calls[-1]
+    assert engine is algo._plain_engine
+    assert not engine.priors
+    assert suggestion.phase == "gp"  # no random start-up: the study has results
+    assert doc["misc"]["vals"]["x"] == [suggestion.params["x"]]
+    _next_doc(algo, trials, 11)  # odd: the transfer model's
+    assert engine_calls[-1][0] is algo._engine
+    assert engine_calls[-1][1].phase in ("mtgp", "neural")
+
+
+def test_the_study_gp_does_not_serve_a_study_that_improves_has_failed_or_has_no_priors(
+    prior: Trials, engine_calls: list[tuple[MetaEngine, Suggestion]]
+) -> None:
+    improving = MetaAlgo(source_trials=[prior])
+    _next_doc(improving, _scripted(improving, [10.0 - i for i in range(10)]), 10)
+    failed = MetaAlgo(source_trials=[prior])
+    _next_doc(failed, _scripted(failed, [0.0, None, *(1.0 + i for i in range(8))]), 10)
+    none = MetaAlgo()
+    _next_doc(none, _scripted(none, [0.0, *(1.0 + i for i in range(11))]), 12)
+    assert len(engine_calls) == 11 + 11 + 13  # every trial asked the engine
+    assert all(algo._plain_engine is None for algo in (improving, failed, none))

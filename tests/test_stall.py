@@ -1,4 +1,4 @@
-"""The stall rule of the hedge (:func:`metahpo.stalled`)."""
+"""The stall rule behind both adapters' hedge (:func:`metahpo.stalled`)."""
 
 from __future__ import annotations
 
