@@ -46,6 +46,7 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
@@ -105,7 +106,7 @@ class PlainGP:
         params = {k: plain(v) for k, v in params.items()}
         if set(params) != set(space.params) or not all(space.contains(k, v) for k, v in params.items()):
             return None
-        return None if space.is_taken(params, taken) else params
+        return None if _is_taken(space, params, taken) else params
 
     def _sampler(self, study_name: str) -> GPSampler:
         with self._lock:
@@ -141,3 +142,16 @@ def serves(
         return False
     keys = {frozenset(c) for c in constraints}
     return len(keys) <= 1
+
+
+def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
+    """Whether ``params`` is one of the configurations in ``taken`` that set every parameter of
+    ``space``, compared encoded (to 1e-9, as the engine compares): GPSampler's values pass through
+    its own encoding, so a stored value and GPSampler's value of one grid point can differ in the
+    last bits."""
+    full = [t for t in taken if all(n in t and space.contains(n, t[n]) for n in space.params)]
+    if not full:
+        return False
+    x = space.encode([params])[0]
+    X = space.encode([{n: t[n] for n in space.params} for t in full])
+    return bool(np.any(np.abs(X - x).max(axis=1) <= 1e-9))

@@ -39,7 +39,7 @@ from metahpo._acqf import Acquisition, FeasibilityWeighted, LogEHVI, QLogEHVI, p
 from metahpo._config import EngineConfig
 from metahpo._lazy import LazyImport
 from metahpo._mtgp import GPFit, GPSurrogate, TargetPosterior, fit_gp
-from metahpo._optim import optimize_acquisition
+from metahpo._optim import is_row_of, optimize_acquisition
 from metahpo._portfolio import greedy_portfolio_with_origin, kendall_tau
 from metahpo._prior import (
     AlignedStudy,
@@ -52,7 +52,7 @@ from metahpo._prior import (
     standardised_scores,
 )
 from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device, seeded, threads_for
-from metahpo._space import SearchSpace, is_row_of
+from metahpo._space import SearchSpace
 from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
 from metahpo._validation import require
 

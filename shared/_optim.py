@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from metahpo._lazy import LazyImport
-from metahpo._space import CategoricalParam, SearchSpace, is_row_of
+from metahpo._space import CategoricalParam, SearchSpace
 
 if TYPE_CHECKING:
     import scipy.optimize as optimize
@@ -30,7 +30,7 @@ else:
     torch = LazyImport("torch")
     optimize = LazyImport("scipy.optimize")
 
-__all__ = ["optimize_acquisition"]
+__all__ = ["is_row_of", "optimize_acquisition"]
 
 
 def optimize_acquisition(
@@ -175,3 +175,16 @@ def _perturb(
 def _unique_rows(X: np.ndarray) -> np.ndarray:
     _, idx = np.unique(np.round(X, 12), axis=0, return_index=True)
     return X[np.sort(idx)]
+
+
+def is_row_of(x: np.ndarray, X: np.ndarray) -> bool:
+    """Whether ``(F,)`` ``x`` is the same configuration as a row of ``(e, F)`` ``X``: equal (to
+    1e-9) on every feature the row knows; NaN features (parameters an earlier trial did not set,
+    inactive conditional ones) match anything, so a configuration that differs from an earlier one
+    only in parameters that trial left inactive counts as the same.  Rows that know nothing are
+    ignored."""
+    if X.shape[0] == 0:
+        return False
+    known = ~np.isnan(X)
+    diff = np.where(known, np.abs(np.where(known, X, 0.0) - x), 0.0).max(axis=1)
+    return bool(np.any((diff <= 1e-9) & known.any(axis=1)))

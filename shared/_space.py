@@ -39,7 +39,6 @@ __all__ = [
     "IntParam",
     "Param",
     "SearchSpace",
-    "is_row_of",
     "merge_spaces",
 ]
 
@@ -418,30 +417,6 @@ class SearchSpace:
             else:
                 out[:, sl.start] = _snap_numbers(p, X[:, sl.start])
         return out
-
-    def is_taken(self, config: Mapping[str, object], taken: Sequence[Mapping[str, object]]) -> bool:
-        """Whether ``config`` is, encoded, one of the configurations ``taken`` (tried, failed,
-        pruned or pending), as the engine compares (:func:`is_row_of`): equal to 1e-9 on every
-        parameter a taken configuration set; a parameter it left unset (an inactive conditional
-        one) or set to an illegal value matches anything, and one that set nothing matches
-        nothing.  ``config`` may lack parameters too (they count as unset: range centre, no
-        choice)."""
-        if not taken:
-            return False
-        return is_row_of(self.encode_partial([config])[0], self.encode_partial(taken, missing=np.nan))
-
-
-def is_row_of(x: np.ndarray, X: np.ndarray) -> bool:
-    """Whether ``(F,)`` ``x`` is the same configuration as a row of ``(e, F)`` ``X``: equal (to
-    1e-9) on every feature the row knows; NaN features (parameters an earlier trial did not set,
-    inactive conditional ones) match anything, so a configuration that differs from an earlier one
-    only in parameters that trial left inactive counts as the same.  Rows that know nothing are
-    ignored."""
-    if X.shape[0] == 0:
-        return False
-    known = ~np.isnan(X)
-    diff = np.where(known, np.abs(np.where(known, X, 0.0) - x), 0.0).max(axis=1)
-    return bool(np.any((diff <= 1e-9) & known.any(axis=1)))
 
 
 def _is_sequence(value: object) -> bool:

@@ -415,7 +415,7 @@ def test_cuda_out_of_memory_moves_the_engine_to_the_cpu_with_a_warning(
 
 
 def test_a_row_that_leaves_parameters_unset_matches_any_value_of_them() -> None:
-    from metahpo._space import is_row_of
+    from metahpo._optim import is_row_of
 
     X = np.array([[0.2, np.nan, 1.0], [np.nan, np.nan, np.nan]])
     assert is_row_of(np.array([0.2, 0.9, 1.0]), X)  # differs only where the trial set nothing

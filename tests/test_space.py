@@ -222,21 +222,3 @@ def test_a_log_range_too_narrow_for_its_logarithms_round_trips_exactly() -> None
         assert np.isfinite(X).all()
         assert space.decode(X)[0]["p"] == v
         assert space.decode(space.snap(X))[0]["p"] == v
-
-
-def test_is_taken_compares_encoded_and_lets_unset_parameters_match_anything() -> None:
-    space = SearchSpace(
-        {
-            "lr": FloatParam(1e-4, 1.0, log=True),
-            "depth": IntParam(1, 10),
-            "kind": CategoricalParam(("tree", "svm")),
-        }
-    )
-    tried = {"lr": 0.01, "depth": 3, "kind": "tree"}
-    assert space.is_taken({"lr": 0.01 * (1 + 1e-12), "depth": 3, "kind": "tree"}, [tried])  # to 1e-9
-    assert not space.is_taken({"lr": 0.011, "depth": 3, "kind": "tree"}, [tried])
-    assert not space.is_taken({"lr": 0.01, "depth": 3, "kind": "svm"}, [tried])
-    # a trial that left depth unset (inactive) is the same configuration whatever depth says
-    assert space.is_taken({"lr": 0.01, "depth": 7, "kind": "tree"}, [{"lr": 0.01, "kind": "tree"}])
-    assert not space.is_taken(tried, [{}])  # a configuration that set nothing matches nothing
-    assert not space.is_taken(tried, [])
