@@ -25,6 +25,7 @@ from metahpo import (
     PriorSource,
     PriorStudy,
     PriorTrial,
+    Suggestion,
     SurrogateName,
     WarnOnce,
     as_knowledge_base,
@@ -103,8 +104,10 @@ class MetaAlgo:
     incumbent; a model of the study's own results proposes elsewhere.  The first new best hands
     every trial back to the transfer model.  Not in a study with a failed trial, as in
     MetaSampler's (the transfer model's failure model learns from the prior studies' failures
-    too).  ``tpe.suggest`` in that role was measured and not kept (README, "The hedge in the
-    Hyperopt adapter").
+    too); unlike MetaSampler's, also with conditional labels (the engine imputes them).  Where
+    that GP raises, the transfer model serves (logged once).  Which model served a trial is not
+    recorded in the trial docs.  ``tpe.suggest`` in that role was measured and not kept (README,
+    "The hedge in the Hyperopt adapter").
 
     Args:
         source_trials: prior hyperopt runs: ``Trials`` objects or paths to pickled ``Trials``
@@ -161,6 +164,7 @@ class MetaAlgo:
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)
+        self.__dict__.setdefault("_plain_engine", None)  # pickled before the hedge existed
         self._lock = threading.RLock()
 
     def _get_engine(self, labels: dict[str, Label]) -> MetaEngine:
@@ -200,7 +204,7 @@ class MetaAlgo:
         # NEW / RUNNING docs (SparkTrials, MongoTrials, several new_ids) are pending points.
         pending = [_stored(d) for d in trials.trials if d.get("state") in (JOB_STATE_NEW, JOB_STATE_RUNNING)]
         for new_id in new_ids:
-            stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng, new_id, domain)
+            stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng, new_id)
             flags = active(labels, stored)
             pending.append({k: v for k, v in stored.items() if flags[k]})
             idxs = {k: ([new_id] if flags[k] else []) for k in labels}
@@ -218,7 +222,6 @@ class MetaAlgo:
         seed: int,
         rng: np.random.Generator,
         new_id: int,
-        domain: Any,
     ) -> dict[str, Any]:
         stored = {k: lab.sample(rng) for k, lab in labels.items()}
         space = model_space(labels)
@@ -241,6 +244,11 @@ class MetaAlgo:
                     values.append(loss)
             pend = [{k: labels[k].to_core(v) for k, v in p.items() if k in space.params} for p in pending]
             engine = self._get_engine(labels)
+
+            def ask(e: MetaEngine) -> Suggestion:
+                return e.suggest(space, "minimize", observed, values, pend, seed=seed, failed=failed)
+
+            suggestion: Suggestion | None = None
             if (
                 new_id % 2 == 0
                 and not failed
@@ -248,8 +256,16 @@ class MetaAlgo:
                 and engine.alignment(space, "minimize").n_studies_used > 0
                 and stalled(values, False, len(space.params))
             ):
-                engine = self._get_plain_engine()
-            suggestion = engine.suggest(space, "minimize", observed, values, pend, seed=seed, failed=failed)
+                try:
+                    suggestion = ask(self._get_plain_engine())
+                except Exception as e:  # the transfer model serves this trial
+                    self._warn(
+                        f"stall-gp:{type(e).__name__}",
+                        f"MetaAlgo: the study's own GP failed on trial {new_id} "
+                        f"({type(e).__name__}: {e}); the transfer model serves instead.",
+                    )
+            if suggestion is None:
+                suggestion = ask(engine)
             for note in suggestion.warnings:
                 self._warn(f"note:{note}", f"MetaAlgo: {note}")
             for k, v in suggestion.params.items():

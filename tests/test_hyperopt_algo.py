@@ -378,3 +378,31 @@ def test_the_study_gp_does_not_serve_a_study_that_improves_has_failed_or_has_no_
     _next_doc(none, _scripted(none, [0.0, *(1.0 + i for i in range(11))]), 12)
     assert len(engine_calls) == 11 + 11 + 13  # every trial asked the engine
     assert all(algo._plain_engine is None for algo in (improving, failed, none))
+
+
+def test_where_the_study_gp_raises_the_transfer_model_serves(
+    prior: Trials, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    class Broken:
+        def suggest(self, *args: Any, **kwargs: Any) -> Suggestion:
+            raise RuntimeError("no GP today")
+
+    monkeypatch.setattr(MetaAlgo, "_get_plain_engine", lambda self: Broken())
+    algo = MetaAlgo(source_trials=[prior])
+    trials = _scripted(algo, [0.0, *(1.0 + i for i in range(9))])  # trial 8 was stalled and even
+    assert any("the transfer model serves instead" in r.getMessage() for r in caplog.records)
+    assert len(trials.trials) == 10  # and the autouse check: no trial fell back to a random draw
+
+
+def test_a_pickled_algo_leaves_both_engines_behind_and_older_pickles_load(prior: Trials) -> None:
+    algo = MetaAlgo(source_trials=[prior])
+    _scripted(algo, [0.0, *(1.0 + i for i in range(9))])
+    assert algo._plain_engine is not None
+    copy = pickle.loads(pickle.dumps(algo))
+    assert copy._engine is None
+    assert copy._plain_engine is None
+    state = algo.__getstate__()
+    del state["_plain_engine"]  # as pickled before the hedge existed
+    old = MetaAlgo.__new__(MetaAlgo)
+    old.__setstate__(state)
+    assert old._plain_engine is None
