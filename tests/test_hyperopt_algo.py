@@ -406,3 +406,18 @@ def test_a_pickled_algo_leaves_both_engines_behind_and_older_pickles_load(prior:
     old = MetaAlgo.__new__(MetaAlgo)
     old.__setstate__(state)
     assert old._plain_engine is None
+
+
+def test_several_new_ids_of_a_stalled_study_alternate_and_stay_distinct(
+    prior: Trials, engine_calls: list[tuple[MetaEngine, Suggestion]]
+) -> None:
+    from hyperopt.base import Domain
+
+    algo = MetaAlgo(source_trials=[prior])
+    trials = _scripted(algo, [0.0, *(1.0 + i for i in range(9))])
+    del engine_calls[:]
+    docs = algo.suggest([10, 11, 12], Domain(loss, SPACE), trials, seed=5)  # as SparkTrials asks
+    assert [engine is algo._plain_engine for engine, _ in engine_calls] == [True, False, True]
+    # three distinct configurations (each later id sees the earlier ones as pending)
+    xs = [doc["misc"]["vals"]["x"][0] for doc in docs]
+    assert len(set(xs)) == 3
