@@ -5,9 +5,8 @@ incumbent long after that stops paying: a model whose noise and lengthscales wer
 prior studies, and which the study's own (often tied) results do not move.  Each adapter then
 lets a GP of the study's own results propose every other trial (Optuna's ``GPSampler``; in the
 Hyperopt adapter, which has none, the engine's GP without priors) until either brings a new
-best.  The rule is TuRBO's
-failure tolerance (Eriksson et al. 2019): no new best in the last ``max(4, d)`` results, ``d``
-the number of parameters.
+best.  The rule is TuRBO's failure tolerance (Eriksson et al. 2019): no new best in the last
+``max(4, d)`` results, ``d`` the number of parameters.
 """
 
 from __future__ import annotations
