@@ -301,17 +301,7 @@ def _scripted(algo: MetaAlgo, results: list[float | None]) -> Trials:
         v = next(it)
         return {"status": STATUS_FAIL} if v is None else {"loss": v, "status": STATUS_OK}
 
-    trials = Trials()
-    fmin(
-        fn,
-        SPACE,
-        algo=algo.suggest,
-        max_evals=len(results),
-        trials=trials,
-        rstate=np.random.default_rng(0),
-        show_progressbar=False,
-    )
-    return trials
+    return _run(algo.suggest, n=len(results), fn=fn)
 
 
 @pytest.fixture
