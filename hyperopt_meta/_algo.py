@@ -105,9 +105,14 @@ class MetaAlgo:
     every trial back to the transfer model.  Not in a study with a failed trial, as in
     MetaSampler's (the transfer model's failure model learns from the prior studies' failures
     too); unlike MetaSampler's, also with conditional labels (the engine imputes them).  Where
-    that GP raises, the transfer model serves (logged once).  Which model served a trial is not
-    recorded in the trial docs.  ``tpe.suggest`` in that role was measured and not kept (README,
-    "The hedge in the Hyperopt adapter").
+    that GP raises, the transfer model serves (logged once).
+    ``tpe.suggest`` in that role was measured and not kept (README, "The hedge in the Hyperopt
+    adapter").
+
+    Each new trial doc records how its configuration was chosen, in ``doc["misc"]["metahpo"]``:
+    ``{"phase": ...}`` with the engine's phase (``"random"``, ``"portfolio"``, ``"mtgp"``,
+    ``"neural"``, ``"gp"``) or ``"fallback"`` (a random draw after an error), and
+    ``"reason": "stall"`` on the hedge's trials.
 
     Args:
         source_trials: prior hyperopt runs: ``Trials`` objects or paths to pickled ``Trials``
@@ -199,17 +204,20 @@ class MetaAlgo:
             labels = labels_of(domain.expr)
         except Exception as e:  # fmin must go on
             self._fallback(e, "this space is not understood; trials are drawn by rand.suggest")
-            return list(rand.suggest(new_ids, domain, trials, seed))
+            drawn = list(rand.suggest(new_ids, domain, trials, seed))
+            for doc in drawn:
+                doc["misc"]["metahpo"] = {"phase": "fallback"}
+            return drawn
         docs = []
         # NEW / RUNNING docs (SparkTrials, MongoTrials, several new_ids) are pending points.
         pending = [_stored(d) for d in trials.trials if d.get("state") in (JOB_STATE_NEW, JOB_STATE_RUNNING)]
         for new_id in new_ids:
-            stored = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng, new_id)
+            stored, served = self._one(labels, trials, pending, int(rng.integers(2**31 - 1)), rng, new_id)
             flags = active(labels, stored)
             pending.append({k: v for k, v in stored.items() if flags[k]})
             idxs = {k: ([new_id] if flags[k] else []) for k in labels}
             vals = {k: ([stored[k]] if flags[k] else []) for k in labels}
-            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir}
+            misc = {"tid": new_id, "cmd": domain.cmd, "workdir": domain.workdir, "metahpo": served}
             miscs_update_idxs_vals([misc], idxs, vals)
             docs.extend(trials.new_trial_docs([new_id], [None], [domain.new_result()], [misc]))
         return docs
@@ -222,11 +230,14 @@ class MetaAlgo:
         seed: int,
         rng: np.random.Generator,
         new_id: int,
-    ) -> dict[str, Any]:
+    ) -> tuple[dict[str, Any], dict[str, str]]:
+        """The stored values of trial ``new_id`` and how they were chosen (the class docstring's
+        ``misc["metahpo"]``)."""
         stored = {k: lab.sample(rng) for k, lab in labels.items()}
         space = model_space(labels)
         if not space.params:
-            return stored
+            return stored, {"phase": "random"}
+        served: dict[str, str] = {}
         try:
             always = [k for k, lab in labels.items() if lab.unconditional]
             observed, values, failed = [], [], []
@@ -258,6 +269,7 @@ class MetaAlgo:
             ):
                 try:
                     suggestion = ask(self._get_plain_engine())
+                    served["reason"] = "stall"
                 except Exception as e:  # the transfer model serves this trial
                     self._warn(
                         f"stall-gp:{type(e).__name__}",
@@ -268,11 +280,12 @@ class MetaAlgo:
                 suggestion = ask(engine)
             for note in suggestion.warnings:
                 self._warn(f"note:{note}", f"MetaAlgo: {note}")
-            for k, v in suggestion.params.items():
-                stored[k] = labels[k].to_hyperopt(v)
+            stored.update({k: labels[k].to_hyperopt(v) for k, v in suggestion.params.items()})
+            served = {"phase": suggestion.phase, **served}
         except Exception as e:  # fmin must go on: this trial keeps its random draw
             self._fallback(e, "this trial is drawn at random")
-        return stored
+            served = {"phase": "fallback"}
+        return stored, served
 
     def _fallback(self, error: Exception, consequence: str) -> None:
         self._warn(

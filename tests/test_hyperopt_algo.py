@@ -264,6 +264,20 @@ def test_a_space_it_cannot_read_falls_back_to_random_search(monkeypatch: pytest.
     monkeypatch.setattr(hyperopt_meta._algo, "labels_of", boom)
     trials = _run(MetaAlgo().suggest, n=4)
     assert len(trials.trials) == 4
+    assert all(d["misc"]["metahpo"] == {"phase": "fallback"} for d in trials.trials)
+
+
+@pytest.mark.expects_fallback
+def test_a_model_that_raises_leaves_a_random_draw_recorded_as_a_fallback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def boom(self: MetaEngine, *args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("simulated model failure")
+
+    monkeypatch.setattr(MetaEngine, "suggest", boom)
+    trials = _run(MetaAlgo().suggest, n=4)
+    assert [d["misc"]["metahpo"] for d in trials.trials] == [{"phase": "fallback"}] * 4
+    assert all(np.isfinite(trials.losses()))
 
 
 def test_asynchronous_driver_with_new_and_running_docs(caplog: pytest.LogCaptureFixture) -> None:
@@ -352,9 +366,17 @@ def test_with_priors_the_study_gp_takes_even_trials_while_the_study_stalls(
     assert not engine.priors
     assert suggestion.phase == "gp"  # no random start-up: the study has results
     assert doc["misc"]["vals"]["x"] == [suggestion.params["x"]]
-    _next_doc(algo, trials, 11)  # odd: the transfer model's
+    assert doc["misc"]["metahpo"] == {"phase": "gp", "reason": "stall"}
+    odd = _next_doc(algo, trials, 11)  # odd: the transfer model's
     assert engine_calls[-1][0] is algo._engine
     assert engine_calls[-1][1].phase in ("mtgp", "neural")
+    assert odd["misc"]["metahpo"] == {"phase": engine_calls[-1][1].phase}
+    # the stored docs say which model chose each trial: portfolio, then the transfer model and
+    # the study's GP
+    phases = [d["misc"]["metahpo"]["phase"] for d in trials.trials]
+    assert phases[0] == "portfolio"
+    assert set(phases) <= {"portfolio", "mtgp", "neural", "gp"}
+    assert [d["misc"]["metahpo"].get("reason") for d in trials.trials].count("stall") == 1
 
 
 def test_the_study_gp_does_not_serve_a_study_that_improves_has_failed_or_has_no_priors(
@@ -382,6 +404,7 @@ def test_where_the_study_gp_raises_the_transfer_model_serves(
     trials = _scripted(algo, [0.0, *(1.0 + i for i in range(9))])  # trial 8 was stalled and even
     assert any("the transfer model serves instead" in r.getMessage() for r in caplog.records)
     assert len(trials.trials) == 10  # and the autouse check: no trial fell back to a random draw
+    assert "reason" not in trials.trials[8]["misc"]["metahpo"]
 
 
 def test_a_pickled_algo_leaves_both_engines_behind_and_older_pickles_load(prior: Trials) -> None:
