@@ -166,6 +166,12 @@ def test_quick_run_writes_well_formed_curves(tmp_path: Path, capsys: pytest.Capt
         assert np.all(np.diff(c) <= 1e-12)
     assert (tmp_path / "regret-lcbench.png").stat().st_size > 1000
     assert (tmp_path / "results.md").exists()
+    (meta,) = res["problems"]["lcbench"]["runs"]["meta"].values()
+    # how MetaSampler chose each trial: the portfolio first (priors), then its models
+    assert [s["phase"] for s in meta[0]["served"]][:1] == ["portfolio"]
+    assert {s["phase"] for s in meta[0]["served"]} <= {"portfolio", "mtgp", "neural", "gp"}
+    (rand,) = res["problems"]["lcbench"]["runs"]["random"].values()
+    assert "served" not in rand[0]
 
 
 def test_each_problem_and_split_trains_its_neural_surrogate_in_its_own_cache(
@@ -200,6 +206,12 @@ def test_hyperopt_methods_run_on_conditional_and_pool_problems(tmp_path: Path) -
             assert len(run["values"]) == 6
             assert all(np.isfinite(run["values"]))
             assert len(run["seconds"]) == 6
+        (run,) = prob["runs"]["hyperopt-meta"][prob["test_tasks"][0]]
+        # how MetaAlgo chose each trial: the portfolio first (priors), then its models
+        assert len(run["served"]) == 6
+        assert run["served"][0] == {"phase": "portfolio"}
+        assert {s["phase"] for s in run["served"]} <= {"portfolio", "mtgp", "neural", "gp"}
+        assert "served" not in prob["runs"]["hyperopt-tpe"][prob["test_tasks"][0]][0]
 
 
 def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:

@@ -38,7 +38,8 @@ error over (task, seed) pairs; average rank across methods; trials MetaSampler n
 TPE's / GP's mean regret at the last budget; the fraction of pairs where MetaSampler's regret at
 50 is worse than GPSampler's by more than 0.01; median sampler seconds per trial (ask + suggest,
 objective excluded); on constrained problems the share of feasible trials after the first 10
-(every method's start-up).
+(every method's start-up).  For MetaSampler and MetaAlgo each run also records how every trial
+was chosen (``served``: ``{"phase": ...}``, with ``"reason": "stall"`` on the hedge's trials).
 """
 
 from __future__ import annotations
@@ -232,7 +233,21 @@ def run_one(
     out: dict[str, Any] = {"values": values, "seconds": seconds}
     if problem.constraint is not None:
         out["constraints"] = constraints
+    if method.startswith("meta"):
+        out["served"] = [_served_optuna(t.system_attrs) for t in study.trials]
     return out
+
+
+def _served_optuna(attrs: dict[str, Any]) -> dict[str, str]:
+    """How MetaSampler chose a trial, in the form MetaAlgo records in ``misc["metahpo"]``."""
+    served = {"phase": str(attrs.get("metahpo:phase", "other"))}
+    try:
+        info = json.loads(attrs.get("metahpo:info", "{}"))
+    except ValueError:
+        info = {}
+    if isinstance(info, dict) and info.get("reason") == "stall":
+        served["reason"] = "stall"
+    return served
 
 
 def _hyperopt_space(problem: Problem) -> dict[str, Any]:
@@ -287,6 +302,7 @@ def _run_hyperopt(
     values: list[float] = []
     seconds: list[float] = []
     taken: set[int] = set()
+    trials = Trials()
 
     def timed(new_ids: Any, domain: Any, trials: Any, algo_seed: int) -> Any:
         t0 = time.perf_counter()
@@ -311,11 +327,14 @@ def _run_hyperopt(
         _hyperopt_space(problem),
         algo=timed,
         max_evals=budget,
-        trials=Trials(),
+        trials=trials,
         rstate=np.random.default_rng(seed),
         show_progressbar=False,
     )
-    return {"values": values, "seconds": seconds}
+    out: dict[str, Any] = {"values": values, "seconds": seconds}
+    if method == "hyperopt-meta":
+        out["served"] = [dict(d["misc"].get("metahpo", {})) for d in trials.trials]
+    return out
 
 
 def _progress(total: int) -> Any:
