@@ -221,6 +221,21 @@ def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "--methods must be among" in capsys.readouterr().err
 
 
+def test_served_reads_metasamplers_phase_and_the_stall_reason() -> None:
+    from metahpo_cli.bench._runner import _served_optuna
+
+    gpsampler = '{"sampler": "optuna.samplers.GPSampler", "reason": "stall"}'
+    assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": gpsampler}) == {
+        "phase": "gp",
+        "reason": "stall",
+    }
+    engine_gp = '{"reason": "stall", "n_obs": 12}'
+    assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": engine_gp})["reason"] == "stall"
+    assert _served_optuna({"metahpo:phase": "neural", "metahpo:info": "{}"}) == {"phase": "neural"}
+    assert _served_optuna({"metahpo:phase": "mtgp", "metahpo:info": "not json"}) == {"phase": "mtgp"}
+    assert _served_optuna({}) == {"phase": "independent"}
+
+
 def test_the_comparison_with_gpsampler_counts_budgets_pairs_and_trials() -> None:
     from metahpo_cli.bench._runner import _versus_gp
 

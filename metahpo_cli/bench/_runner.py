@@ -197,7 +197,8 @@ def run_one(
     surrogate_cache: Path | None = None,
 ) -> dict[str, Any]:
     """One optimisation run; returns the values (a list per trial on multi-objective problems),
-    the constraint values (constrained problems) and the sampler's seconds per trial.
+    the constraint values (constrained problems), the sampler's seconds per trial and, for
+    MetaSampler and MetaAlgo, how each trial was chosen (``served``).
     ``surrogate_cache``: where MetaSampler / MetaAlgo cache the neural surrogate (None: the
     user's cache)."""
     if not applies(method, problem):
@@ -239,11 +240,13 @@ def run_one(
 
 
 def _served_optuna(attrs: dict[str, Any]) -> dict[str, str]:
-    """How MetaSampler chose a trial, in the form MetaAlgo records in ``misc["metahpo"]``."""
-    served = {"phase": str(attrs.get("metahpo:phase", "other"))}
+    """How MetaSampler chose a trial (its system attributes ``metahpo:phase`` and
+    ``metahpo:info``), in the form MetaAlgo records in ``misc["metahpo"]``; ``"independent"``
+    where no phase is recorded (the independent sampler drew the trial)."""
+    served = {"phase": str(attrs.get("metahpo:phase", "independent"))}
     try:
         info = json.loads(attrs.get("metahpo:info", "{}"))
-    except ValueError:
+    except (TypeError, ValueError):
         info = {}
     if isinstance(info, dict) and info.get("reason") == "stall":
         served["reason"] = "stall"
