@@ -104,15 +104,18 @@ class MetaAlgo:
     incumbent; a model of the study's own results proposes elsewhere.  The first new best hands
     every trial back to the transfer model.  Not in a study with a failed trial, as in
     MetaSampler's (the transfer model's failure model learns from the prior studies' failures
-    too); unlike MetaSampler's, also with conditional labels (the engine imputes them).  Where
-    that GP raises, the transfer model serves (logged once).
+    too); unlike MetaSampler's, also with conditional labels (the engine imputes them; in
+    MetaSampler's conditional studies this GP as the hedge was measured and not kept, README "The
+    engine's GP as the hedge of a conditional Optuna study").  Where that GP raises, the transfer
+    model serves (logged once).
     ``tpe.suggest`` in that role was measured and not kept (README, "The hedge in the Hyperopt
     adapter").
 
     Each new trial doc records how its configuration was chosen, in ``doc["misc"]["metahpo"]``:
-    ``{"phase": ...}`` with the engine's phase (``"random"``, ``"portfolio"``, ``"mtgp"``,
-    ``"neural"``, ``"gp"``) or ``"fallback"`` (a random draw after an error), and
-    ``"reason": "stall"`` on the hedge's trials.
+    ``{"phase": ...}`` with the engine's phase (``"startup"``, ``"portfolio"``, ``"mtgp"``,
+    ``"neural"``, ``"gp"``), ``"random"`` (a space without a label to model: every value is drawn)
+    or ``"fallback"`` (a random draw after an error), and ``"reason": "stall"`` on the hedge's
+    trials.
 
     Args:
         source_trials: prior hyperopt runs: ``Trials`` objects or paths to pickled ``Trials``

@@ -87,10 +87,12 @@ class PlainGP:
         space: SearchSpace,
         taken: Sequence[Mapping[str, Any]],
         warn: Callable[[str, str], None],
+        instead: str = "MetaSampler's own GP",
     ) -> dict[str, Any] | None:
         """GPSampler's configuration for ``trial`` over ``search_space`` (``space`` in the core's
         terms), or ``None`` where it gives none, raises, or proposes one of ``taken``
-        (configurations already tried, failed, pruned or pending)."""
+        (configurations already tried, failed, pruned or pending); ``instead`` names, in the
+        warning, what serves the trial then."""
         sampler = self._sampler(study.study_name)
         try:
             # in name order, as GPSampler orders its own search space (the order of the dimensions
@@ -100,7 +102,7 @@ class PlainGP:
             warn(
                 f"plain-gp:{type(e).__name__}",
                 f"MetaSampler: Optuna's GPSampler failed on trial {trial.number} "
-                f"({type(e).__name__}: {e}); MetaSampler's own GP serves instead.",
+                f"({type(e).__name__}: {e}); {instead} serves instead.",
             )
             return None
         params = {k: plain(v) for k, v in params.items()}

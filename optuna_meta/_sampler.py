@@ -281,7 +281,8 @@ class MetaSampler(BaseSampler):
                 reason = {"reason": "stall"}
             if use_gpsampler:
                 taken = [*h.observed, *h.failed, *h.pruned, *pending]
-                params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn)
+                instead = "the transfer model" if reason else "MetaSampler's own GP"
+                params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn, instead)
                 if params is not None:
                     return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler", **reason})
             return engine.suggest(

@@ -267,6 +267,12 @@ def test_a_space_it_cannot_read_falls_back_to_random_search(monkeypatch: pytest.
     assert all(d["misc"]["metahpo"] == {"phase": "fallback"} for d in trials.trials)
 
 
+def test_without_priors_the_docs_record_the_random_start_up_then_the_gp() -> None:
+    trials = _run(MetaAlgo().suggest, n=12)
+    phases = [d["misc"]["metahpo"]["phase"] for d in trials.trials]
+    assert phases == ["startup"] * 10 + ["gp"] * 2
+
+
 @pytest.mark.expects_fallback
 def test_a_model_that_raises_leaves_a_random_draw_recorded_as_a_fallback(
     monkeypatch: pytest.MonkeyPatch,

@@ -639,6 +639,21 @@ def test_a_constrained_study_that_improves_only_where_infeasible_is_stalled() ->
     assert attrs["metahpo:phase"] in ("mtgp", "neural")
 
 
+def test_where_gpsampler_fails_a_stalled_trial_the_transfer_model_serves_it(
+    monkeypatch: pytest.MonkeyPatch, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    def boom(self: object, *args: object) -> None:
+        raise RuntimeError("simulated GPSampler failure")
+
+    monkeypatch.setattr(optuna.samplers.GPSampler, "sample_relative", boom)
+    prior = make_prior(None, "p", 1.0, n=20)
+    trials = _revalued(_plain_history(), [0.0, *(float(i) for i in range(1, 12))])
+    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), trials)["_attrs"]
+    assert attrs["metahpo:phase"] in ("mtgp", "neural")
+    assert "failed on trial 12" in metahpo_log.text
+    assert "the transfer model serves instead" in metahpo_log.text
+
+
 def test_a_failed_trial_hands_a_study_without_priors_to_the_engines_gp() -> None:
     trials = _plain_history()
     failed = optuna.trial.create_trial(
