@@ -55,7 +55,7 @@ from metahpo._acqf import LogEI, QLogEI
 from metahpo._lazy import LazyImport
 from metahpo._linalg import robust_cholesky
 from metahpo._portfolio import SimilarityPrior, kendall_tau, kendall_tau_noise, knn_predict, similarity_prior
-from metahpo._runtime import limit_threads, seeded, threads_for
+from metahpo._runtime import derived_seed, limit_threads, seeded, threads_for
 from metahpo._surrogate import Fitted, TargetData
 
 if TYPE_CHECKING:
@@ -173,11 +173,13 @@ def fit_gp(
         if maxiter > 0 or not loaded:
             mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
             # a failed first attempt is retried from hyper-parameters drawn from their priors with
-            # torch's generator: seeded here (the caller's state given back), so a retried fit
-            # does not depend on what else drew from that generator before it.  (The multi-task
-            # kernel's random starting task covariance is drawn above, from the caller's
-            # generator: the engine seeds it per suggestion.)
-            with gpytorch.settings.max_cholesky_size(4096), seeded(0):
+            # torch's generator: seeded here by the data (the caller's state given back), so a
+            # retried fit does not depend on what else drew from that generator before it, and
+            # two fits do not replay one stream (see seeded).  (The multi-task kernel's random
+            # starting task covariance is drawn above, from the caller's generator: the engine
+            # seeds it per suggestion.)
+            seed = derived_seed("fit_gp", *X_tasks, *z_tasks)
+            with gpytorch.settings.max_cholesky_size(4096), seeded(seed):
                 botorch_fit.fit_gpytorch_mll(
                     mll, optimizer_kwargs={"options": {"maxiter": max(maxiter, 1)}}, max_attempts=2
                 )

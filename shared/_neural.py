@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from metahpo._linalg import robust_cholesky
-from metahpo._runtime import seeded
+from metahpo._runtime import derived_seed, seeded
 from metahpo._validation import require
 
 __all__ = ["AdaptedPredictor", "DeepKernelGP", "NeuralConfig", "TrainResult", "meta_train"]
@@ -297,7 +297,7 @@ class AdaptedPredictor:
         X = torch.as_tensor(X_obs, **kw)  # (n, F)
         z = torch.as_tensor(z_obs, **kw)  # (n,)
         if X.shape[0] >= 2 and cfg.adapt_steps > 0:
-            with seeded(seed):
+            with seeded(derived_seed("neural-adapt", seed)):
                 opt = torch.optim.Adam(model.parameters(), lr=cfg.adapt_lr)
                 for _ in range(cfg.adapt_steps):
                     opt.zero_grad()

@@ -14,7 +14,7 @@ from metahpo._acqf import LogEI
 from metahpo._config import EngineConfig
 from metahpo._neural import AdaptedPredictor, NeuralConfig, TrainResult, meta_train
 from metahpo._prior import AlignedStudy, Direction
-from metahpo._runtime import limit_threads, seeded
+from metahpo._runtime import derived_seed, limit_threads, seeded
 from metahpo._space import SearchSpace
 from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
 
@@ -75,7 +75,7 @@ class NeuralSurrogate:
             if training.trained:
                 info["neural_trained_seconds"] = round(result.seconds, 3)
                 info["neural_warm_start"] = training.warm_start is not None
-        with limit_threads(1), seeded(data.seed):
+        with limit_threads(1), seeded(derived_seed("neural-predictor", data.seed)):
             predictor = AdaptedPredictor(
                 result, data.X_obs, data.z_obs, data.X_pend, device=data.device, seed=data.seed
             )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ if TYPE_CHECKING:
 else:
     torch = LazyImport("torch")
 
-__all__ = ["is_cuda_oom", "limit_threads", "resolve_device", "seeded", "threads_for"]
+__all__ = ["derived_seed", "is_cuda_oom", "limit_threads", "resolve_device", "seeded", "threads_for"]
 
 # Below this many training points one thread is faster than two on small GP algebra (10-25x
 # spikes with 2 threads on 2 cores); around 1,000 points two threads are 1.5-2x faster.
@@ -73,8 +74,24 @@ def is_cuda_oom(error: BaseException) -> bool:
 def seeded(seed: int) -> Iterator[None]:
     """Run with torch's generators seeded by ``seed`` and give the caller's states back afterwards:
     the CPU generator and, where CUDA is initialised, every CUDA device's (``torch.manual_seed``
-    seeds those too, so they are saved and restored as well)."""
+    seeds those too, so they are saved and restored as well).
+
+    Torch has one generator per process, so another thread that draws from it meanwhile (a user's
+    objective on ``n_jobs > 1``) draws from the seeded stream.  A block that runs again and again
+    (every suggestion, every fit) therefore takes a seed of its own (a suggestion's, or
+    :func:`derived_seed` of it or of the data), not a constant and not its enclosing block's: a
+    stream that restarts would hand that thread the same numbers a second time."""
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_initialized() else []  # type: ignore[no-untyped-call]
     with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         yield
+
+
+def derived_seed(*parts: object) -> int:
+    """A seed in ``[0, 2**31)`` that is a fixed function of ``parts`` (ints, strings, NumPy
+    arrays: their bytes), the same in every process and run (unlike ``hash``)."""
+    crc = 0
+    for part in parts:
+        data = part.tobytes() if hasattr(part, "tobytes") else repr(part).encode()
+        crc = zlib.crc32(data, zlib.crc32(type(part).__name__.encode(), crc))
+    return crc & 0x7FFFFFFF

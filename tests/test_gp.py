@@ -415,3 +415,37 @@ def test_a_retried_gp_fit_depends_on_its_data_not_on_torchs_generator(
         assert torch.equal(torch.random.get_rng_state(), before)
         states.append(fit.state)
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
+
+
+def test_derived_seeds_are_fixed_functions_of_their_parts() -> None:
+    from metahpo._runtime import derived_seed
+
+    a = np.arange(6.0)
+    assert derived_seed("fit_gp", a) == derived_seed("fit_gp", a.copy())  # by value, every run
+    seeds = {derived_seed("fit_gp", a), derived_seed("fit_gp", a + 1), derived_seed("other", a)}
+    seeds |= {derived_seed("neural-adapt", 7), derived_seed("neural-adapt", 8), derived_seed("x", "7")}
+    assert len(seeds) == 6
+    assert all(0 <= s < 2**31 for s in seeds)
+
+
+def test_each_gp_fit_seeds_torch_by_its_data_not_by_a_constant(monkeypatch: pytest.MonkeyPatch) -> None:
+    # torch has one generator per process: a user's objective on another thread (n_jobs > 1)
+    # draws from whatever stream a fit seeded meanwhile, so two fits must not replay one stream
+    import metahpo._mtgp
+    from metahpo._runtime import seeded
+
+    seeds: list[int] = []
+
+    def recording(seed: int):  # type: ignore[no-untyped-def]
+        seeds.append(seed)
+        return seeded(seed)
+
+    monkeypatch.setattr(metahpo._mtgp, "seeded", recording)
+    X, z = _tasks(1)
+    cpu = torch.device("cpu")
+    first = fit_gp(X, z, device=cpu, warm_state=None, maxiter=5)
+    again = fit_gp(X, z, device=cpu, warm_state=None, maxiter=5)
+    other = fit_gp(X, [-v for v in z], device=cpu, warm_state=None, maxiter=5)
+    assert seeds[0] == seeds[1]  # the same data, the same fit
+    assert seeds[2] != seeds[0]
+    assert first.state.keys() == again.state.keys() == other.state.keys()

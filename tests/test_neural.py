@@ -62,6 +62,37 @@ def test_meta_training_learns_the_shared_structure_and_is_seeded() -> None:
     assert bool((std > 0).all())
 
 
+def test_adaptation_does_not_restart_the_stream_of_the_suggestion_around_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The engine seeds torch with the suggestion's seed; a block inside it seeded with that seed
+    # again would restart the stream, and a user's thread drawing from torch meanwhile would get
+    # the same numbers twice.  The adaptation draws nothing, so its seed changes no result.
+    import metahpo._neural
+    from metahpo._runtime import seeded
+
+    res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
+    X_obs = SPACE.encode([{"x": -1.0, "y": 0.5}, {"x": 1.0, "y": 0.5}])
+    z = np.array([-1.0, 1.0])
+    P = torch.as_tensor(SPACE.encode([{"x": 0.0, "y": 0.9}]))
+    cpu = torch.device("cpu")
+    seeds: list[int] = []
+
+    def recording(seed: int):  # type: ignore[no-untyped-def]
+        seeds.append(seed)
+        return seeded(seed)
+
+    monkeypatch.setattr(metahpo._neural, "seeded", recording)
+    with seeded(7):
+        mean, _ = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=7)(P)
+    assert seeds
+    assert 7 not in seeds
+    with seeded(7):
+        torch.rand(3)  # the stream around it does not reach the adaptation's result
+        again, _ = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=7)(P)
+    assert torch.equal(mean, again)
+
+
 def test_pending_points_lose_their_uncertainty() -> None:
     res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
     X_obs = SPACE.encode([{"x": -1.0, "y": 0.5}, {"x": 1.0, "y": 0.5}])
