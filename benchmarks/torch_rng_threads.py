@@ -5,7 +5,9 @@ the caller's state back afterwards) hands a thread that draws meanwhile the numb
 stream; where two such blocks use one seed, that thread gets the same numbers twice.  This runs
 ``study.optimize(objective, n_trials, n_jobs=2)``: the objective draws ``torch.rand`` (float64,
 so a repeat by chance is practically impossible) in a loop while the other thread asks the
-sampler, and the table counts the draws that repeat an earlier one, per sampler and seed::
+sampler, and the table counts the draws that repeat an earlier one, per sampler and seed (the
+counts depend on how the threads interleave; the neural surrogate is trained in the first seed's
+run and loaded from its cache in the others)::
 
     python benchmarks/torch_rng_threads.py --trials 24 --seeds 3
 """
@@ -64,7 +66,11 @@ def main() -> None:
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     prior = _prior()
-    cache = tempfile.mkdtemp(prefix="metahpo-rng-")
+    with tempfile.TemporaryDirectory(prefix="metahpo-rng-") as cache:
+        _table(prior, cache, args.trials, args.seeds, args.draws)
+
+
+def _table(prior: optuna.Study, cache: str, trials: int, n_seeds: int, draws: int) -> None:
     samplers: dict[str, Callable[[int], optuna.samplers.BaseSampler]] = {
         "RandomSampler": lambda s: optuna.samplers.RandomSampler(seed=s),
         "GPSampler": lambda s: optuna.samplers.GPSampler(seed=s),
@@ -75,13 +81,13 @@ def main() -> None:
             source_studies=[prior], seed=s, surrogate="neural", surrogate_cache=cache
         ),
     }
-    print(f"| sampler | draws per run | repeated draws, seeds 0-{args.seeds - 1} | median |")
+    print(f"| sampler | draws per run | repeated draws, seeds 0-{n_seeds - 1} | median |")
     print("|---|---:|---|---:|")
     for name, make in samplers.items():
         counts = []
         n = 0
-        for seed in range(args.seeds):
-            n, repeated = _repeats(lambda: make(seed), args.trials, args.draws)  # noqa: B023
+        for seed in range(n_seeds):
+            n, repeated = _repeats(lambda: make(seed), trials, draws)  # noqa: B023
             counts.append(repeated)
         print(f"| {name} | {n} | {', '.join(map(str, counts))} | {statistics.median(counts):g} |")
 

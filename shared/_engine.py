@@ -464,7 +464,15 @@ class MetaEngine:
         with seeded(call.seed):
             pending = call.X_pend.shape[0] > 0  # running trials are fantasised jointly by qLogEHVI
             fits = [
-                self._fit_aux(st, ("objective", j), [call.X_obs], [Y[:, j]], device, posterior=not pending)
+                self._fit_aux(
+                    st,
+                    ("objective", j),
+                    [call.X_obs],
+                    [Y[:, j]],
+                    device,
+                    seed=call.seed,
+                    posterior=not pending,
+                )
                 for j in range(Y.shape[1])
             ]
             acquisition: Acquisition
@@ -507,7 +515,7 @@ class MetaEngine:
         tasks = st.failure_tasks if self._has_priors(st) else []
         X_tasks = [X] + [Xt for Xt, _ in tasks]
         y_tasks = [y] + [yt for _, yt in tasks]
-        post = self._fit_aux(st, ("feasibility",), X_tasks, y_tasks, device)[1]
+        post = self._fit_aux(st, ("feasibility",), X_tasks, y_tasks, device, seed=call.seed)[1]
         assert post is not None  # posterior=True
         return post
 
@@ -519,6 +527,7 @@ class MetaEngine:
         y_tasks: list[np.ndarray],
         device: torch.device,
         *,
+        seed: int,
         shared_noise: bool = False,
         posterior: bool = True,
     ) -> tuple[GPFit, TargetPosterior | None]:
@@ -533,7 +542,13 @@ class MetaEngine:
         n_fit = X_tasks[0].shape[0]
         with limit_threads(threads_for(sum(x.shape[0] for x in X_tasks))):
             fit = fit_gp(
-                X_tasks, y_tasks, device=device, warm_state=init, maxiter=maxiter, shared_noise=shared_noise
+                X_tasks,
+                y_tasks,
+                device=device,
+                warm_state=init,
+                maxiter=maxiter,
+                shared_noise=shared_noise,
+                seed=seed,
             )
             post = TargetPosterior(fit) if posterior else None
         st.aux_fits[key] = (fit.state, n_fit)
@@ -559,7 +574,9 @@ class MetaEngine:
             mean, sd = float(c[known].mean()), float(c[known].std()) or 1.0
             X_tasks = [call.X_obs[known], *(X for X, _ in prior_tasks)]
             y_tasks = [(c[known] - mean) / sd, *(y for _, y in prior_tasks)]
-            post = self._fit_aux(st, ("constraint", name), X_tasks, y_tasks, device, shared_noise=True)[1]
+            post = self._fit_aux(
+                st, ("constraint", name), X_tasks, y_tasks, device, seed=call.seed, shared_noise=True
+            )[1]
             assert post is not None  # posterior=True
             terms.append((post, -mean / sd, False))
             info["n_constraint_prior_tasks"] = info.get("n_constraint_prior_tasks", 0) + len(X_tasks) - 1

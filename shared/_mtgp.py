@@ -131,6 +131,7 @@ def fit_gp(
     shared_noise: bool = False,
     noise_prior: NoisePrior = "gamma",
     target_residual: bool = False,
+    seed: int = 0,
 ) -> GPFit:
     """Fit the multi-task (or, for one task, single-task) GP.
 
@@ -151,6 +152,8 @@ def fit_gp(
         target_residual: the objective's model: add a GP of the target alone to a multi-task GP's
             kernel (see :func:`_target_residual_kernel`) and hold every task's prior mean at 0
             (:func:`_centre_means`).
+        seed: the suggestion's seed; with the data it seeds torch's generator for the fit (a
+            retried fit draws its starting hyper-parameters from it).
     """
     # BoTorch/GPyTorch warn about inputs outside the unit cube (aligned prior points may lie there
     # on purpose), about already scale-free outcomes and about optimiser stops: none is actionable
@@ -173,13 +176,14 @@ def fit_gp(
         if maxiter > 0 or not loaded:
             mll = gpytorch.mlls.ExactMarginalLogLikelihood(model.likelihood, model)
             # a failed first attempt is retried from hyper-parameters drawn from their priors with
-            # torch's generator: seeded here by the data (the caller's state given back), so a
-            # retried fit does not depend on what else drew from that generator before it, and
-            # two fits do not replay one stream (see seeded).  (The multi-task kernel's random
-            # starting task covariance is drawn above, from the caller's generator: the engine
-            # seeds it per suggestion.)
-            seed = derived_seed("fit_gp", *X_tasks, *z_tasks)
-            with gpytorch.settings.max_cholesky_size(4096), seeded(seed):
+            # torch's generator: seeded here by the suggestion and the data (the caller's state
+            # given back), so a retried fit does not depend on what else drew from that generator
+            # before it, and fits do not replay one stream (see seeded), not even on the same
+            # data at the next suggestion.  (The multi-task kernel's random starting task
+            # covariance is drawn above, from the caller's generator: the engine seeds it per
+            # suggestion.)
+            fit_seed = derived_seed("fit_gp", seed, *X_tasks, *z_tasks)
+            with gpytorch.settings.max_cholesky_size(4096), seeded(fit_seed):
                 botorch_fit.fit_gpytorch_mll(
                     mll, optimizer_kwargs={"options": {"maxiter": max(maxiter, 1)}}, max_attempts=2
                 )
@@ -483,6 +487,7 @@ class GPSurrogate:
                 maxiter=maxiter,
                 noise_prior=self._noise_prior,
                 target_residual=True,
+                seed=data.seed,
             )
             posterior = TargetPosterior(fit)
             if data.X_pend.shape[0] > 0:

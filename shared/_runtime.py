@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from metahpo._lazy import LazyImport
 
 if TYPE_CHECKING:
@@ -87,11 +89,27 @@ def seeded(seed: int) -> Iterator[None]:
         yield
 
 
-def derived_seed(*parts: object) -> int:
-    """A seed in ``[0, 2**31)`` that is a fixed function of ``parts`` (ints, strings, NumPy
-    arrays: their bytes), the same in every process and run (unlike ``hash``)."""
+def derived_seed(*parts: int | str | np.ndarray) -> int:
+    """A seed in ``[0, 2**31)`` that is a fixed function of ``parts``, the same in every process,
+    run and platform (unlike ``hash``): ints and strings by value, numeric NumPy arrays by dtype,
+    shape and little-endian C-order bytes.
+
+    Raises:
+        TypeError: for anything else (a tensor, a list, an object array: their bytes or ``repr``
+            would not identify them).
+    """
     crc = 0
     for part in parts:
-        data = part.tobytes() if hasattr(part, "tobytes") else repr(part).encode()
-        crc = zlib.crc32(data, zlib.crc32(type(part).__name__.encode(), crc))
+        if isinstance(part, np.ndarray) and part.dtype.kind in "biuf":
+            a = part.astype(part.dtype.newbyteorder("<"), copy=False)
+            head, data = f"array:{a.dtype.str}:{a.shape}", a.tobytes(order="C")
+        elif isinstance(part, (int, np.integer)):
+            head, data = "int", str(int(part)).encode()
+        elif isinstance(part, str):
+            head, data = "str", part.encode()
+        else:
+            raise TypeError(
+                f"derived_seed takes ints, strings and numeric NumPy arrays, got {type(part).__name__}"
+            )
+        crc = zlib.crc32(data, zlib.crc32(head.encode(), crc))
     return crc & 0x7FFFFFFF

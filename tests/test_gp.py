@@ -421,16 +421,24 @@ def test_derived_seeds_are_fixed_functions_of_their_parts() -> None:
     from metahpo._runtime import derived_seed
 
     a = np.arange(6.0)
-    assert derived_seed("fit_gp", a) == derived_seed("fit_gp", a.copy())  # by value, every run
-    seeds = {derived_seed("fit_gp", a), derived_seed("fit_gp", a + 1), derived_seed("other", a)}
-    seeds |= {derived_seed("neural-adapt", 7), derived_seed("neural-adapt", 8), derived_seed("x", "7")}
-    assert len(seeds) == 6
+    # the same in every process and on every platform: a value fixed here
+    assert derived_seed("fit_gp", 3, a) == 1196469271
+    assert derived_seed("fit_gp", 3, a.astype(">f8")) == 1196469271  # byte order does not count
+    assert derived_seed("fit_gp", 3, a[::-1][::-1]) == 1196469271  # nor the memory layout
+    seeds = {derived_seed("fit_gp", 3, a), derived_seed("fit_gp", 3, a.reshape(2, 3))}
+    seeds |= {derived_seed("fit_gp", 4, a), derived_seed("fit_gp", 3, a + 1), derived_seed("other", 3, a)}
+    seeds |= {derived_seed("fit_gp", 3, a.astype(np.float32)), derived_seed("x", "7"), derived_seed("x", 7)}
+    assert len(seeds) == 8
     assert all(0 <= s < 2**31 for s in seeds)
+    for bad in (torch.arange(3.0), [1.0, 2.0], np.array(["a"], dtype=object), 1.5):
+        with pytest.raises(TypeError, match="derived_seed takes"):
+            derived_seed("x", bad)  # type: ignore[arg-type]
 
 
-def test_each_gp_fit_seeds_torch_by_its_data_not_by_a_constant(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_each_gp_fit_seeds_torch_by_its_suggestion_and_data(monkeypatch: pytest.MonkeyPatch) -> None:
     # torch has one generator per process: a user's objective on another thread (n_jobs > 1)
-    # draws from whatever stream a fit seeded meanwhile, so two fits must not replay one stream
+    # draws from whatever stream a fit seeded meanwhile, so fits must not replay one stream, not
+    # even on the same data at the next suggestion (a pruned or failed trial adds no result)
     import metahpo._mtgp
     from metahpo._runtime import seeded
 
@@ -443,9 +451,7 @@ def test_each_gp_fit_seeds_torch_by_its_data_not_by_a_constant(monkeypatch: pyte
     monkeypatch.setattr(metahpo._mtgp, "seeded", recording)
     X, z = _tasks(1)
     cpu = torch.device("cpu")
-    first = fit_gp(X, z, device=cpu, warm_state=None, maxiter=5)
-    again = fit_gp(X, z, device=cpu, warm_state=None, maxiter=5)
-    other = fit_gp(X, [-v for v in z], device=cpu, warm_state=None, maxiter=5)
-    assert seeds[0] == seeds[1]  # the same data, the same fit
-    assert seeds[2] != seeds[0]
-    assert first.state.keys() == again.state.keys() == other.state.keys()
+    for seed, values in ((1, z), (1, z), (2, z), (1, [-v for v in z])):
+        fit_gp(X, values, device=cpu, warm_state=None, maxiter=5, seed=seed)
+    assert seeds[0] == seeds[1]  # one suggestion, one data: one fit
+    assert len({seeds[0], seeds[2], seeds[3]}) == 3

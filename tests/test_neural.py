@@ -69,7 +69,7 @@ def test_adaptation_does_not_restart_the_stream_of_the_suggestion_around_it(
     # again would restart the stream, and a user's thread drawing from torch meanwhile would get
     # the same numbers twice.  The adaptation draws nothing, so its seed changes no result.
     import metahpo._neural
-    from metahpo._runtime import seeded
+    from metahpo._runtime import derived_seed, seeded
 
     res = meta_train(tasks(), SPACE.n_features, config=SMALL, seed=0)
     X_obs = SPACE.encode([{"x": -1.0, "y": 0.5}, {"x": 1.0, "y": 0.5}])
@@ -84,13 +84,16 @@ def test_adaptation_does_not_restart_the_stream_of_the_suggestion_around_it(
 
     monkeypatch.setattr(metahpo._neural, "seeded", recording)
     with seeded(7):
-        mean, _ = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=7)(P)
+        mean, std = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=7)(P)
     assert seeds
     assert 7 not in seeds
+    # another seed for the adaptation's block: the same prediction
+    monkeypatch.setattr(metahpo._neural, "derived_seed", lambda *parts: derived_seed("other", *parts))
     with seeded(7):
-        torch.rand(3)  # the stream around it does not reach the adaptation's result
-        again, _ = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=7)(P)
-    assert torch.equal(mean, again)
+        again = AdaptedPredictor(res, X_obs, z, np.empty((0, 2)), device=cpu, seed=7)(P)
+    assert seeds[-1] != seeds[0]
+    assert torch.equal(mean, again[0])
+    assert torch.equal(std, again[1])
 
 
 def test_pending_points_lose_their_uncertainty() -> None:
