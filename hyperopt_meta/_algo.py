@@ -107,9 +107,8 @@ class MetaAlgo:
     too); unlike MetaSampler's, also with conditional labels (the engine imputes them; in
     MetaSampler's conditional studies this GP as the hedge was measured and not kept, README "The
     engine's GP as the hedge of a conditional Optuna study").  Where that GP raises, the transfer
-    model serves (logged once).
-    ``tpe.suggest`` in that role was measured and not kept (README, "The hedge in the Hyperopt
-    adapter").
+    model serves (logged once).  ``tpe.suggest`` in that role was measured and not kept (README,
+    "The hedge in the Hyperopt adapter").
 
     Each new trial doc records how its configuration was chosen, in ``doc["misc"]["metahpo"]``:
     ``{"phase": ...}`` with the engine's phase (``"startup"``, ``"portfolio"``, ``"mtgp"``,
@@ -240,7 +239,7 @@ class MetaAlgo:
         space = model_space(labels)
         if not space.params:
             return stored, {"phase": "random"}
-        served: dict[str, str] = {}
+        hedged = False
         try:
             always = [k for k, lab in labels.items() if lab.unconditional]
             observed, values, failed = [], [], []
@@ -272,7 +271,7 @@ class MetaAlgo:
             ):
                 try:
                     suggestion = ask(self._get_plain_engine())
-                    served["reason"] = "stall"
+                    hedged = True
                 except Exception as e:  # the transfer model serves this trial
                     self._warn(
                         f"stall-gp:{type(e).__name__}",
@@ -284,7 +283,7 @@ class MetaAlgo:
             for note in suggestion.warnings:
                 self._warn(f"note:{note}", f"MetaAlgo: {note}")
             stored.update({k: labels[k].to_hyperopt(v) for k, v in suggestion.params.items()})
-            served = {"phase": suggestion.phase, **served}
+            served = {"phase": suggestion.phase, **({"reason": "stall"} if hedged else {})}
         except Exception as e:  # fmin must go on: this trial keeps its random draw
             self._fallback(e, "this trial is drawn at random")
             served = {"phase": "fallback"}
