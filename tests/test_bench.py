@@ -221,13 +221,19 @@ def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "--methods must be among" in capsys.readouterr().err
 
 
-def test_served_reads_metasamplers_phase_and_the_stall_reason() -> None:
+def test_served_reads_metasamplers_phase_sampler_and_stall_reason() -> None:
     from metahpo_cli.bench._runner import _served_optuna
 
     gpsampler = '{"sampler": "optuna.samplers.GPSampler", "reason": "stall"}'
     assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": gpsampler}) == {
         "phase": "gp",
+        "sampler": "GPSampler",
         "reason": "stall",
+    }
+    after_portfolio = '{"sampler": "optuna.samplers.GPSampler"}'  # a multi-objective study's model trial
+    assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": after_portfolio}) == {
+        "phase": "gp",
+        "sampler": "GPSampler",
     }
     engine_gp = '{"reason": "stall", "n_obs": 12}'
     assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": engine_gp})["reason"] == "stall"
