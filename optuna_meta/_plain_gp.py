@@ -1,5 +1,6 @@
-"""Optuna's own ``GPSampler`` for a study that has nothing to learn from, and beside the
-transfer model while a study with priors stalls.
+"""Optuna's own ``GPSampler`` for a study that has nothing to learn from, for a multi-objective
+study without constraints after its portfolio, and beside the transfer model while a study with
+priors stalls.
 
 With no prior study that aligns with the search space there is nothing to transfer, and
 MetaSampler's promise is to be no worse than the sampler the user would otherwise pick: Optuna's
@@ -19,6 +20,13 @@ would do less:
 - a proposal equal to a configuration already tried, failed, pruned or pending (GPSampler does not
   check): the engine proposes one that is not;
 - any error inside GPSampler (logged once).
+
+A multi-objective study without constraints takes from its priors only its start: the
+portfolio, chosen from the priors' Pareto fronts, serves its first trials, and the engine's model
+after it is one GP per objective on the study's own results (prior studies as further tasks of
+those GPs did worse, see :mod:`metahpo._engine`).  So after the portfolio GPSampler serves such a
+study as it serves one without priors (the engine where it cannot, as above).  With constraints
+the engine keeps it: its constraint models learn from the priors that recorded the same keys.
 
 With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
 stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson

@@ -65,6 +65,8 @@ class MetaSampler(BaseSampler):
     serves where GPSampler would do less (a failed trial in the study, conditional parameters, a
     partially enqueued trial, constraint keys that differ between trials, a proposal already
     tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
+    A multi-objective study without constraints learns from its priors through the portfolio
+    only (its start), so after the portfolio GPSampler models it too, under the same conditions.
     With priors, while a study stalls (no new best in its last ``max(4, d)`` results, ``d``
     parameters; with constraints only a feasible result counts, with several objectives a new
     best is a result no earlier one weakly dominates), GPSampler proposes every other trial, on
@@ -264,8 +266,13 @@ class MetaSampler(BaseSampler):
             gpsampler_serves = _plain_gp.serves(
                 h.observed, h.n_complete, h.failed, h.constraints, len(space.params), fixed
             )
-            if plain_gp:
-                use_gpsampler = len(h.observed) >= self._config.startup_trials(False) and gpsampler_serves
+            # after the portfolio, the engine's model of a multi-objective study without
+            # constraints learns from the study alone (the priors only choose its start):
+            # GPSampler serves it as it serves a study without priors
+            study_alone = len(direction) > 1 and not any(h.constraints)
+            if plain_gp or study_alone:
+                start = self._config.startup_trials(not plain_gp)
+                use_gpsampler = len(h.observed) >= start and gpsampler_serves
                 reason: dict[str, str] = {}
             else:  # the transfer model stalls: GPSampler takes every other trial (optuna_meta._plain_gp)
                 use_gpsampler = (

@@ -584,31 +584,75 @@ def test_with_priors_gpsampler_takes_every_other_trial_while_the_study_stalls() 
     assert odd["metahpo:phase"] in ("mtgp", "neural")
 
 
-def test_a_stalled_multi_objective_study_with_priors_takes_gpsampler_on_even_trials() -> None:
-    # every result after the first is dominated by it: stalled; trial 12 (even) is GPSampler's,
-    # by its hypervolume acquisition, exactly as it would propose on these trials
+def _mo_prior() -> optuna.Study:
     prior = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
     prior.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=20)
-    trials = [
-        optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[i, i])
-        for i, t in enumerate(_plain_history())
+    return prior
+
+
+def _mo_trials(values: list[float], latency: list[float] | None = None) -> list[optuna.trial.FrozenTrial]:
+    """``_plain_history``'s configurations with both objectives at ``values`` (and a constraint)."""
+    return [
+        optuna.trial.create_trial(
+            params=t.params,
+            distributions=t.distributions,
+            values=[v, v],
+            constraints=None if latency is None else {"latency": latency[i]},
+        )
+        for i, (t, v) in enumerate(zip(_plain_history(), values, strict=True))
     ]
 
+
+@pytest.mark.parametrize("values", [[12.0 - i for i in range(12)], [float(i) for i in range(12)]])
+def test_a_multi_objective_study_without_constraints_is_gpsamplers_after_the_portfolio(
+    values: list[float],
+) -> None:
+    # the priors choose the start; the model after it learns from the study alone, so GPSampler
+    # proposes exactly what it would on these trials, whether the study improves or stalls
+    trials = _mo_trials(values)
+    ours = _next_params(MetaSampler(source_studies=[_mo_prior()], seed=7), trials, n_objectives=2)
+    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials, n_objectives=2)
+    attrs = ours.pop("_attrs")
+    theirs.pop("_attrs")
+    assert attrs["metahpo:phase"] == "gp"
+    assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler"}
+    assert ours == theirs
+
+
+def test_a_multi_objective_study_with_priors_starts_from_the_portfolio() -> None:
+    prior = _mo_prior()
+    study = optuna.create_study(
+        directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[prior], seed=0)
+    )
+    study.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=5)
+    phases = [t.system_attrs["metahpo:phase"] for t in study.trials]
+    assert phases == ["portfolio"] * 3 + ["gp"] * 2
+    assert json.loads(study.trials[-1].system_attrs["metahpo:info"]) == {
+        "sampler": "optuna.samplers.GPSampler"
+    }
+    front = {tuple(sorted(t.params.items())) for t in prior.best_trials}
+    assert tuple(sorted(study.trials[0].params.items())) in front
+
+
+def test_a_stalled_constrained_multi_objective_study_takes_gpsampler_on_even_trials() -> None:
+    # every result after the first is dominated by it: stalled; trial 12 (even) is GPSampler's,
+    # by its hypervolume acquisition, exactly as it would propose on these trials
+    prior = _mo_prior()
+    trials = _mo_trials([float(i) for i in range(12)], [-1.0] * 12)
     ours = _next_params(MetaSampler(source_studies=[prior], seed=7), trials, n_objectives=2)
     theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials, n_objectives=2)
     attrs = ours.pop("_attrs")
     theirs.pop("_attrs")
     assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
     assert ours == theirs
-    # the same configurations, each result better than all before it: the transfer model serves
-    trials = [
-        optuna.trial.create_trial(params=t.params, distributions=t.distributions, values=[12 - i, 12 - i])
-        for i, t in enumerate(_plain_history())
-    ]
+    # the same configurations, each result better than all before it: the engine's model serves
+    # (its constraint model learns from the priors that recorded the key; this prior did not)
+    trials = _mo_trials([12.0 - i for i in range(12)], [-1.0] * 12)
     attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), trials, n_objectives=2)["_attrs"]
     assert "GPSampler" not in attrs["metahpo:info"]
+    assert json.loads(attrs["metahpo:info"])["n_objectives"] == 2
 
 
 def _with_latency(trials: list[optuna.trial.FrozenTrial], values: list[float], latency: list[float]) -> list:
