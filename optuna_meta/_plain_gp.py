@@ -25,8 +25,12 @@ A multi-objective study without constraints takes from its priors only its start
 portfolio, chosen from the priors' Pareto fronts, serves its first trials, and the engine's model
 after it is one GP per objective on the study's own results (prior studies as further tasks of
 those GPs did worse, see :mod:`metahpo._engine`).  So after the portfolio GPSampler serves such a
-study as it serves one without priors (the engine where it cannot, as above).  With constraints
-the engine keeps it: its constraint models learn from the priors that recorded the same keys.
+study as it serves one without priors (the engine's GPs where it cannot, as above).  With
+constraints the engine keeps it, from the first complete trial that records one: its constraint
+models learn from the priors that recorded the same keys (it keeps it too where no prior did; not
+measured).
+
+The stall hedge below therefore reaches a multi-objective study only with constraints.
 
 With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
 stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson
@@ -37,9 +41,9 @@ lengthscales were learned on the priors, and which the study's tied results do n
 GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
 every trial back to the transfer model.  In a constrained study the best is the best feasible
 result (every constraint at most 0), and GPSampler models the constraints as it does in its own
-studies.  In a multi-objective study a new best is a result that no earlier (feasible) result
-weakly dominates, and GPSampler proposes by its hypervolume acquisition.  A study with priors takes
-the hedge only where GPSampler can serve at all (the list above).
+studies.  In a (constrained) multi-objective study a new best is a result that no earlier
+feasible result weakly dominates, and GPSampler proposes by its hypervolume acquisition.  A study
+with priors takes the hedge only where GPSampler can serve at all (the list above).
 
 The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).  GPSampler
 runs on the CPU (``device`` does not apply to it) and records each proposal in the trial's system
@@ -143,8 +147,8 @@ def serves(
     n_params: int,
     fixed: Mapping[str, Any],
 ) -> bool:
-    """Whether GPSampler can serve a study without priors in which these trials finished (see the
-    module docstring): ``observed`` are the complete trials' configurations in the relative
+    """Whether GPSampler can serve a study in which these trials finished, in place of the engine
+    (see the module docstring): ``observed`` are the complete trials' configurations in the relative
     space (``n_complete`` complete trials in all; GPSampler reads every one of them)."""
     if failed or fixed or len(observed) != n_complete:
         return False

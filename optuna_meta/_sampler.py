@@ -66,10 +66,11 @@ class MetaSampler(BaseSampler):
     partially enqueued trial, constraint keys that differ between trials, a proposal already
     tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
     A multi-objective study without constraints learns from its priors through the portfolio
-    only (its start), so after the portfolio GPSampler models it too, under the same conditions.
-    With priors, while a study stalls (no new best in its last ``max(4, d)`` results, ``d``
-    parameters; with constraints only a feasible result counts, with several objectives a new
-    best is a result no earlier one weakly dominates), GPSampler proposes every other trial, on
+    only (its start), so after the portfolio GPSampler models it too, under the same conditions
+    (the engine's GPs, one per objective, where it cannot).
+    With priors, while any other study stalls (no new best in its last ``max(4, d)`` results,
+    ``d`` parameters; with constraints only a feasible result counts, with several objectives a
+    new best is a result no earlier one weakly dominates), GPSampler proposes every other trial, on
     the same results, where it can serve; the next new best hands every trial back to the model.
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
