@@ -68,7 +68,7 @@ if TYPE_CHECKING:
     from optuna.samplers import BaseSampler, GPSampler
     from optuna.study import Study
 
-__all__ = ["PlainGP", "serves"]
+__all__ = ["PlainGP", "is_taken", "serves"]
 
 
 class PlainGP:
@@ -120,7 +120,7 @@ class PlainGP:
         params = {k: plain(v) for k, v in params.items()}
         if set(params) != set(space.params) or not all(space.contains(k, v) for k, v in params.items()):
             return None
-        return None if _is_taken(space, params, taken) else params
+        return None if is_taken(space, params, taken) else params
 
     def _sampler(self, study_name: str) -> GPSampler:
         with self._lock:
@@ -158,7 +158,7 @@ def serves(
     return len(keys) <= 1
 
 
-def _is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
+def is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
     """Whether ``params`` is one of the configurations in ``taken`` that set every parameter of
     ``space``, compared encoded (to 1e-9, as the engine compares): GPSampler's values pass through
     its own encoding, so a stored value and GPSampler's value of one grid point can differ in the

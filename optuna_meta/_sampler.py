@@ -307,7 +307,17 @@ class MetaSampler(BaseSampler):
                 constraints=h.constraints if any(h.constraints) else (),
             )
 
-        params = self._claim(study, trial, make)
+        def scatter(pending: list[dict[str, Any]], other: int) -> Suggestion:
+            # a uniformly random legal configuration that no trial holds: the later of two trials
+            # given one model proposal moves here (see _claim)
+            h = self._history(study, space)
+            taken = [*h.observed, *h.failed, *h.pruned, *pending]
+            rng = np.random.default_rng(_call_seed(self._rng, trial.number))
+            configs = [{**c, **fixed} for c in space.decode(space.snap(rng.random((64, space.n_features))))]
+            fresh = [c for c in configs if not _plain_gp.is_taken(space, c, taken)]
+            return Suggestion((fresh or configs)[0], "startup", {"reason": "clash", "clashed_with": other})
+
+        params = self._claim(study, trial, make, scatter)
         with self._lock:
             first_time = space.signature() not in self._reported
             self._reported.add(space.signature())
@@ -384,9 +394,17 @@ class MetaSampler(BaseSampler):
         study: Study,
         trial: FrozenTrial,
         make: Callable[[list[dict[str, Any]], int], Suggestion | None],
+        scatter: Callable[[list[dict[str, Any]], int], Suggestion] | None = None,
     ) -> dict[str, Any]:
         """Suggest, record the suggestion as this trial's claim, and suggest again (up to
         ``_CLAIM_ATTEMPTS`` times) while another worker holds the same configuration.
+
+        A model proposal that an earlier trial holds too is replaced by ``scatter(pending,
+        other)`` (a random configuration no trial holds) when given: two workers that fit one
+        model on the same results propose the same configuration again after seeing each other's,
+        so suggesting again in both would clash again (CI once caught two of four PostgreSQL
+        workers on one configuration after three tries).  The earlier trial suggests again with
+        the later one's claim pending, so whichever of the two saw the clash, they part.
 
         ``make(pending, rows_to_leave)`` suggests; ``rows_to_leave`` is the number of portfolio
         rows to leave to earlier trials: one per earlier running trial whose configuration is not
@@ -401,10 +419,14 @@ class MetaSampler(BaseSampler):
         inflight = self._inflight.setdefault(study.study_name, {})
         params: dict[str, Any] = {}
         yielded = 0
+        earlier: int | None = None  # an earlier trial that holds this trial's model proposal
         for attempt in range(_CLAIM_ATTEMPTS):
             with self._lock:
                 pending, n_unknown = _claims.pending(study, trial, inflight)
-                suggestion = make(pending, n_unknown + yielded)
+                if earlier is not None and scatter is not None:
+                    suggestion: Suggestion | None = scatter(pending, earlier)
+                else:
+                    suggestion = make(pending, n_unknown + yielded)
                 if suggestion is None:
                     return {}
                 params = {k: plain(v) for k, v in suggestion.params.items()}
@@ -417,6 +439,8 @@ class MetaSampler(BaseSampler):
             if other is None:
                 break
             yielded += int(other < trial.number)
+            if other < trial.number and suggestion.phase not in ("portfolio", "startup"):
+                earlier = other
             _logger.debug(
                 f"MetaSampler: trial {trial.number} and trial {other} were given the same "
                 "configuration by concurrent workers; suggesting again."

@@ -808,3 +808,35 @@ def test_an_error_in_gpsampler_is_logged_once_and_the_engine_serves(
     messages = [r.getMessage() for r in metahpo_log.records if "GPSampler failed" in r.getMessage()]
     assert len(messages) == 1
     assert "RuntimeError: boom" in messages[0]
+
+
+@pytest.mark.parametrize("other", [3, 20])
+def test_a_model_proposal_an_earlier_trial_holds_moves_to_a_fresh_random_configuration(
+    monkeypatch: pytest.MonkeyPatch, other: int
+) -> None:
+    # two workers fitting one model on the same results propose one configuration, and again after
+    # seeing each other's claim: the later trial (here trial 12 against trial 3) takes a random
+    # configuration no trial holds; the earlier one (against trial 20) suggests again by the model
+    from optuna_meta import _claims
+
+    calls: list[int] = []
+
+    def clash_once(study: object, trial: optuna.trial.FrozenTrial, params: object) -> int | None:
+        calls.append(trial.number)
+        return other if len(calls) == 1 else None
+
+    monkeypatch.setattr(_claims, "clash", clash_once)
+    prior = make_prior(None, "p", 1.0, n=20)
+    trials = _revalued(_plain_history(), [12.0 - i for i in range(12)])
+    ours = _next_params(MetaSampler(source_studies=[prior], seed=7), trials)
+    attrs = ours.pop("_attrs")
+    assert calls == [12, 12]  # checked again after the second suggestion
+    info = json.loads(attrs["metahpo:info"])
+    if other < 12:
+        assert attrs["metahpo:phase"] == "startup"
+        assert info == {"reason": "clash", "clashed_with": 3}
+    else:
+        assert attrs["metahpo:phase"] in ("mtgp", "neural")
+    assert json.loads(attrs[_claims.RELATIVE_KEY]) == ours
+    held = [tuple(sorted(t.params.items())) for t in trials]
+    assert tuple(sorted(ours.items())) not in held
