@@ -401,7 +401,7 @@ class MetaSampler(BaseSampler):
 
         A model proposal that an earlier trial holds too is replaced by ``scatter(pending,
         other)`` (a random configuration no trial holds) when given: two workers that fit one
-        model on the same results propose the same configuration again after seeing each other's,
+        model on the same results can propose the same configuration again after seeing each other's,
         so suggesting again in both would clash again (CI once caught two of four PostgreSQL
         workers on one configuration after three tries).  The earlier trial suggests again with
         the later one's claim pending, so whichever of the two saw the clash, they part.
