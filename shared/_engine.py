@@ -223,6 +223,44 @@ class MetaEngine:
         """The alignment report of the priors against ``space``."""
         return self._state(space, direction).report
 
+    def learns_from_priors(
+        self,
+        space: SearchSpace,
+        direction: Direction,
+        observed: Sequence[Mapping[str, Any]],
+        values: Sequence[float],
+    ) -> bool:
+        """Whether the next suggestion for a single-objective study with this history (its finished
+        configurations and their values, as :meth:`suggest` takes them) takes anything from the
+        prior studies.
+
+        False without a usable prior, and while the multi-task GP leaves every prior study out as
+        misleading for this history (each ranked the study's results the wrong way round; the
+        choice is made again as the history grows by half, so priors can come back): the model is
+        then a GP on the study alone.  True while the portfolio serves, with the neural surrogate
+        (meta-trained on every prior) and where the priors' failure labels weight the acquisition.
+        Constraints are not looked at (their models take the priors that recorded the same name).
+        Makes the choice of prior studies that :meth:`suggest` would make on the same history.
+        """
+        require(
+            len(observed) == len(values),
+            "values",
+            "must have one entry per observed config",
+            (len(observed), len(values)),
+        )
+        with self._lock:
+            st = self._state(space, direction)
+            if not self._has_priors(st):
+                return False
+            if (
+                len(observed) < self.config.startup_trials(True)
+                or st.failure_tasks
+                or self.config.use_neural(st.n_prior_trials)
+            ):
+                return True
+            z = copula_scores(np.asarray(values, dtype=float), direction)
+            return st.gp.keeps_priors(space.encode_partial(observed), z)
+
     def train_neural(
         self,
         space: SearchSpace,

@@ -530,44 +530,31 @@ class GPSurrogate:
         # them and only condition on the new data.
         return warm[0], 0, warm[1]
 
+    def keeps_priors(self, X_obs: np.ndarray, z_obs: np.ndarray) -> bool:
+        """Whether a fit on this target history ``(n, F)``, ``(n,)`` (copula scores) would model
+        it with prior tasks: False without priors, and when every prior study is left out as
+        misleading.  The choice :meth:`fit` would make on the same history.  A choice that keeps
+        a prior is not stored (the fit that follows makes it, at the same size, so asking does not
+        move when choices are made); one that leaves every prior out is (the caller models the
+        study alone without a fit here, until the next choice is due)."""
+        choice = self._due_choice(X_obs, z_obs)
+        if choice is None:
+            return bool(self._selected) and self._config.max_prior_points >= 2
+        if not choice[0]:
+            self._commit(choice, X_obs.shape[0])
+        return bool(choice[0]) and self._config.max_prior_points >= 2
+
+    def _commit(self, choice: tuple[list[int], list[str]], n_obs: int) -> None:
+        self._selected, self._misleading = choice
+        self._selected_at = n_obs
+
     def _select_sources(self, X_obs: np.ndarray, z_obs: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
-        """Choose prior tasks (most similar first, misleading ones left out) and subsample each to
-        its quota."""
-        if not self._aligned:
-            return []
-        n_obs = X_obs.shape[0]
-        cfg = self._config
-        # re-chosen as the history grows by half, and when it shrank (the engine serves another
-        # study of the same space now)
-        if (
-            self._selected is None
-            or n_obs < self._selected_at
-            or n_obs >= max(self._selected_at + 2, int(1.5 * self._selected_at))
-        ):
-            if self._similarity_prior is None:
-                self._similarity_prior = similarity_prior(self._aligned)
-            prior = self._similarity_prior
-            misleading = np.zeros(len(self._aligned), dtype=bool)
-            if n_obs >= 3:
-                tau = np.array([kendall_tau(z_obs, knn_predict(s, X_obs)) for s in self._aligned])
-                sims = [float(v) for v in prior.shrink(tau, n_obs)]
-                misleading = tau < -_MISLEADING_Z * np.sqrt(kendall_tau_noise(n_obs))
-            else:
-                sims = [float(v) for v in prior.mean]
-            self._misleading = [s.name for s, m in zip(self._aligned, misleading, strict=True) if m]
-            order = sorted(
-                np.flatnonzero(~misleading).tolist(),
-                key=lambda i: (
-                    -sims[i],
-                    -self._aligned[i].overlap,
-                    -self._aligned[i].X.shape[0],
-                    self._aligned[i].content_seed,  # not the name: see AlignedStudy.content_seed
-                    i,
-                ),
-            )
-            self._selected = order[: cfg.max_source_studies]
-            self._selected_at = n_obs
+        """Choose prior tasks (:meth:`_due_choice`, when due) and subsample each to its quota."""
+        choice = self._due_choice(X_obs, z_obs)
+        if choice is not None:
+            self._commit(choice, X_obs.shape[0])
         chosen = self._selected
+        cfg = self._config
         if not chosen or cfg.max_prior_points < 2:
             return []
         quota = max(2, min(cfg.max_points_per_study, cfg.max_prior_points // len(chosen)))
@@ -577,6 +564,43 @@ class GPSurrogate:
             idx = subsample(s, quota)
             out.append((s.X[idx], s.z[idx]))
         return out
+
+    def _due_choice(self, X_obs: np.ndarray, z_obs: np.ndarray) -> tuple[list[int], list[str]] | None:
+        """The prior tasks to use (most similar first) and the names of those left out as
+        misleading, when a choice is due: the first time, whenever the history has grown by half
+        since the last choice, and when it shrank (the engine serves another study of the same
+        space now); None when none is due (or there is no prior)."""
+        if not self._aligned:
+            return None
+        n_obs = X_obs.shape[0]
+        if not (
+            self._selected is None
+            or n_obs < self._selected_at
+            or n_obs >= max(self._selected_at + 2, int(1.5 * self._selected_at))
+        ):
+            return None
+        if self._similarity_prior is None:
+            self._similarity_prior = similarity_prior(self._aligned)
+        prior = self._similarity_prior
+        misleading = np.zeros(len(self._aligned), dtype=bool)
+        if n_obs >= 3:
+            tau = np.array([kendall_tau(z_obs, knn_predict(s, X_obs)) for s in self._aligned])
+            sims = [float(v) for v in prior.shrink(tau, n_obs)]
+            misleading = tau < -_MISLEADING_Z * np.sqrt(kendall_tau_noise(n_obs))
+        else:
+            sims = [float(v) for v in prior.mean]
+        order = sorted(
+            np.flatnonzero(~misleading).tolist(),
+            key=lambda i: (
+                -sims[i],
+                -self._aligned[i].overlap,
+                -self._aligned[i].X.shape[0],
+                self._aligned[i].content_seed,  # not the name: see AlignedStudy.content_seed
+                i,
+            ),
+        )
+        names = [s.name for s, m in zip(self._aligned, misleading, strict=True) if m]
+        return order[: self._config.max_source_studies], names
 
 
 def task_correlations(fit: GPFit) -> list[float]:

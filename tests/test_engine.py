@@ -358,6 +358,16 @@ def test_prior_studies_that_rank_the_target_the_wrong_way_round_are_left_out() -
     assert fitted.info["n_source_tasks"] == 0
     assert fitted.info["misleading_sources"] == ["neg0", "neg1", "neg2"]
 
+    # Asking ahead stores a choice only when it leaves every prior out (no fit follows to make
+    # it); one that keeps a prior is left to the fit, at the same history size.
+    asked = GPSurrogate([*negated, related], EngineConfig(max_source_studies=4))
+    assert asked.keeps_priors(X_obs, z_obs)
+    assert asked._selected is None
+    asked = GPSurrogate(negated, EngineConfig(max_source_studies=4))
+    assert not asked.keeps_priors(X_obs, z_obs)
+    assert asked._selected == []
+    assert asked._misleading == ["neg0", "neg1", "neg2"]
+
     # Through the engine: one GP on the target alone, no second one as a challenger.
     space = SearchSpace({f"x{i}": FloatParam(0.0, 1.0) for i in range(3)})
     priors = [
@@ -372,10 +382,49 @@ def test_prior_studies_that_rank_the_target_the_wrong_way_round_are_left_out() -
     ]  # they minimise f, so their best configurations are the (maximising) target's worst
     engine = MetaEngine(priors, EngineConfig(n_startup_trials=3))
     observed = [{f"x{i}": float(v) for i, v in enumerate(x)} for x in X_obs]
-    s = engine.suggest(space, "maximize", observed, [float(v) for v in z_obs], seed=0)
+    values = [float(v) for v in z_obs]
+    # what an adapter asks before it suggests: nothing from the priors enters the model now
+    assert not engine.learns_from_priors(space, "maximize", observed, values)
+    s = engine.suggest(space, "maximize", observed, values, seed=0)
     assert s.phase == "gp"
     assert s.info["misleading_sources"] == ["neg0", "neg1", "neg2"]
     assert "served_by" not in s.info
+
+
+def test_learns_from_priors_is_true_until_every_prior_is_left_out() -> None:
+    space = SearchSpace({f"x{i}": FloatParam(0.0, 1.0) for i in range(3)})
+    rng = np.random.default_rng(2)
+
+    def prior(name: str, sign: float) -> PriorStudy:
+        X = rng.random((40, 3))
+        return PriorStudy(
+            name,
+            tuple(
+                PriorTrial(
+                    {f"x{i}": float(v) for i, v in enumerate(x)}, (sign * float(((x - 0.3) ** 2).sum()),)
+                )
+                for x in X
+            ),
+        )
+
+    X_obs = rng.random((20, 3))
+    observed = [{f"x{i}": float(v) for i, v in enumerate(x)} for x in X_obs]
+    values = [float(((x - 0.3) ** 2).sum()) for x in X_obs]  # minimised
+    assert not MetaEngine([]).learns_from_priors(space, "minimize", observed, values)
+    misled = MetaEngine([prior("neg0", -1.0), prior("neg1", -1.0)])
+    # the portfolio's trials come from the priors; on 3 results no prior can be told misleading
+    assert misled.learns_from_priors(space, "minimize", observed[:2], values[:2])
+    assert misled.learns_from_priors(space, "minimize", observed[:3], values[:3])
+    assert not misled.learns_from_priors(space, "minimize", observed, values)
+    # the choice is the one the suggestion makes, and it says so
+    s = misled.suggest(space, "minimize", observed, values, seed=0)
+    assert s.phase == "gp"
+    assert s.info["misleading_sources"] == ["neg0", "neg1"]
+    # one prior that ranks the results the right way round keeps the transfer
+    mixed = MetaEngine([prior("neg0", -1.0), prior("pos", 1.0)])
+    assert mixed.learns_from_priors(space, "minimize", observed, values)
+    with pytest.raises(ValueError, match="values"):
+        mixed.learns_from_priors(space, "minimize", observed, values[:-1])
 
 
 @pytest.mark.parametrize(
