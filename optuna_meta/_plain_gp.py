@@ -1,6 +1,6 @@
 """Optuna's own ``GPSampler`` for a study that has nothing to learn from, for a multi-objective
-study without constraints after its portfolio, and beside the transfer model while a study with
-priors stalls.
+study without constraints after its portfolio, for a single-objective one while every prior is
+left out as misleading, and beside the transfer model while a study with priors stalls.
 
 With no prior study that aligns with the search space there is nothing to transfer, and
 MetaSampler's promise is to be no worse than the sampler the user would otherwise pick: Optuna's
@@ -31,6 +31,13 @@ models learn from the priors that recorded the same keys (it keeps it too where 
 measured).
 
 The stall hedge below therefore reaches a multi-objective study only with constraints.
+
+A single-objective study without constraints is modelled by GPSampler, under the same conditions,
+while the engine's multi-task GP leaves every prior study out as misleading (each ranked the
+study's results the wrong way round: :meth:`metahpo.MetaEngine.learns_from_priors`).  The engine's
+model would then be a GP on the study alone, so nothing is lost that GPSampler does not model; the
+choice of priors is made again as the history grows by half, and a prior that passes brings the
+transfer model back.  (The neural surrogate, from 2,000 prior trials, makes no such choice.)
 
 With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
 stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson

@@ -67,7 +67,11 @@ class MetaSampler(BaseSampler):
     tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
     A multi-objective study without constraints learns from its priors through the portfolio
     only (its start), so after the portfolio GPSampler models it too, under the same conditions
-    (the engine's GPs, one per objective, where it cannot).
+    (the engine's GPs, one per objective, where it cannot).  So is a single-objective study
+    without constraints while its multi-task GP leaves every prior study out as misleading (each
+    ranked the study's results the wrong way round; :meth:`metahpo.MetaEngine.learns_from_priors`):
+    until the priors are chosen again, as the history grows by half (``metahpo:info`` records
+    ``"reason": "misleading_priors"``).
     With priors, while any other study stalls (no new best in its last ``max(4, d)`` results,
     ``d`` parameters; with constraints only a feasible result counts, with several objectives a
     new best is a result no earlier one weakly dominates), GPSampler proposes every other trial, on
@@ -267,14 +271,25 @@ class MetaSampler(BaseSampler):
             gpsampler_serves = _plain_gp.serves(
                 h.observed, h.n_complete, h.failed, h.constraints, len(space.params), fixed
             )
-            # after the portfolio, the engine's model of a multi-objective study without
-            # constraints learns from the study alone (the priors only choose its start):
-            # GPSampler serves it as it serves a study without priors
-            study_alone = len(direction) > 1 and not any(h.constraints)
+            # where the engine's model would learn from the study alone, GPSampler serves it as it
+            # serves a study without priors: after the portfolio of a multi-objective study
+            # without constraints (the priors only choose its start), and while the transfer
+            # model of a single-objective one leaves every prior out as misleading
+            reason: dict[str, str] = {}
+            if len(direction) > 1:
+                study_alone = not any(h.constraints)
+            else:
+                study_alone = (
+                    not plain_gp
+                    and gpsampler_serves
+                    and not any(h.constraints)
+                    and not engine.learns_from_priors(space, direction[0], h.observed, h.values)
+                )
+                if study_alone:
+                    reason = {"reason": "misleading_priors"}
             if plain_gp or study_alone:
                 start = self._config.startup_trials(not plain_gp)
                 use_gpsampler = len(h.observed) >= start and gpsampler_serves
-                reason: dict[str, str] = {}
             else:  # the transfer model stalls: GPSampler takes every other trial (optuna_meta._plain_gp)
                 use_gpsampler = (
                     trial.number % 2 == 0
@@ -289,7 +304,7 @@ class MetaSampler(BaseSampler):
                 reason = {"reason": "stall"}
             if use_gpsampler:
                 taken = [*h.observed, *h.failed, *h.pruned, *pending]
-                instead = "the transfer model" if reason else "MetaSampler's own GP"
+                instead = "the transfer model" if reason.get("reason") == "stall" else "MetaSampler's own GP"
                 params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn, instead)
                 if params is not None:
                     return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler", **reason})

@@ -584,6 +584,30 @@ def test_with_priors_gpsampler_takes_every_other_trial_while_the_study_stalls() 
     assert odd["metahpo:phase"] in ("mtgp", "neural")
 
 
+def test_while_every_prior_is_left_out_as_misleading_gpsampler_serves() -> None:
+    # a prior that maximised the study's objective: its best configurations are the study's worst
+    misleading = optuna.create_study(direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0))
+    misleading.optimize(quadratic(1.0), n_trials=30)
+    trials = _plain_history(20)
+    ours = _next_params(MetaSampler(source_studies=[misleading], seed=7), trials)
+    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials)
+    attrs = ours.pop("_attrs")
+    theirs.pop("_attrs")
+    assert attrs["metahpo:phase"] == "gp"
+    assert json.loads(attrs["metahpo:info"]) == {
+        "sampler": "optuna.samplers.GPSampler",
+        "reason": "misleading_priors",
+    }
+    assert ours == theirs
+    # a prior of the same objective, minimised, keeps the engine's models on the same trials
+    # (and one more: trial 21 is odd, so the stall hedge does not take it)
+    related = make_prior(None, "p", 1.0, n=30)
+    attrs = _next_params(MetaSampler(source_studies=[related], seed=7), [*trials, trials[-1]])["_attrs"]
+    info = json.loads(attrs["metahpo:info"])
+    assert "sampler" not in info
+    assert "misleading_sources" not in info
+
+
 def _mo_prior() -> optuna.Study:
     prior = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
