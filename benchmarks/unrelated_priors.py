@@ -13,7 +13,10 @@ each, of one kind:
   target's worst (misleading).
 
 40 trials, median over ``--seeds`` seeds of the best value found after 5 / 10 / 20 / 30 / 40
-trials; GPSampler ignores the priors, so its row is the same for every kind.  Every figure is
+trials, and the mean number of trials per run that MetaSampler gave to Optuna's GPSampler, by the
+reason it recorded (``stall``: the hedge beside a stalled transfer model; ``misleading_priors``:
+every prior left out as misleading); GPSampler ignores the priors, so its row is the same for
+every kind.  Every figure is
 measured in this run.
 
     python benchmarks/unrelated_priors.py --seeds 6
@@ -22,7 +25,9 @@ measured in this run.
 from __future__ import annotations
 
 import argparse
+import json
 import math
+from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
@@ -73,10 +78,17 @@ def priors(fn: Function, kind: str, seed: int) -> list[optuna.Study]:
     return out
 
 
-def best_curve(sampler: optuna.samplers.BaseSampler, fn: Function) -> np.ndarray:
+def best_curve(sampler: optuna.samplers.BaseSampler, fn: Function) -> tuple[np.ndarray, Counter[str]]:
+    """The best value after each trial, and how many trials MetaSampler gave to Optuna's
+    GPSampler, by the reason it recorded (``metahpo:info``)."""
     study = optuna.create_study(sampler=sampler)
     study.optimize(objective(fn, TARGET), n_trials=BUDGETS[-1])
-    return np.minimum.accumulate([t.value for t in study.trials])
+    handed: Counter[str] = Counter()
+    for t in study.trials:
+        info = json.loads(str(t.system_attrs.get("metahpo:info", "{}")))
+        if info.get("sampler") == "optuna.samplers.GPSampler":
+            handed[str(info.get("reason", "no priors"))] += 1
+    return np.minimum.accumulate(np.array([t.value for t in study.trials], dtype=float)), handed
 
 
 def main() -> None:
@@ -85,20 +97,36 @@ def main() -> None:
     parser.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    print("| function | sampler, priors | " + " | ".join(f"@{b}" for b in BUDGETS) + " |")
-    print("|---|---|" + "---:|" * len(BUDGETS))
+    print(
+        "| function | sampler, priors | "
+        + " | ".join(f"@{b}" for b in BUDGETS)
+        + " | trials MetaSampler gave GPSampler, per run (by reason) |"
+    )
+    print("|---|---|" + "---:|" * len(BUDGETS) + "---|")
     for name in args.functions:
         fn = FUNCTIONS[name]
         rows: dict[str, list[np.ndarray]] = {}
+        handed: dict[str, Counter[str]] = {}
         for seed in range(args.seeds):
-            rows.setdefault("GPSampler", []).append(best_curve(optuna.samplers.GPSampler(seed=seed), fn))
+            curve, _ = best_curve(optuna.samplers.GPSampler(seed=seed), fn)
+            rows.setdefault("GPSampler", []).append(curve)
             for kind in ("related", "elsewhere", "negated"):
                 sampler = MetaSampler(source_studies=priors(fn, kind, seed), seed=seed)
-                rows.setdefault(f"MetaSampler, {kind}", []).append(best_curve(sampler, fn))
+                curve, counts = best_curve(sampler, fn)
+                rows.setdefault(f"MetaSampler, {kind}", []).append(curve)
+                handed.setdefault(f"MetaSampler, {kind}", Counter()).update(counts)
         for label, curves in rows.items():
             med = np.median(np.array(curves), axis=0)
+            by_reason = ""
+            if label in handed:
+                by_reason = (
+                    ", ".join(f"{r} {c / args.seeds:.1f}" for r, c in sorted(handed[label].items())) or "none"
+                )
             print(
-                f"| {name} | {label} | " + " | ".join(f"{med[b - 1]:.3f}" for b in BUDGETS) + " |", flush=True
+                f"| {name} | {label} | "
+                + " | ".join(f"{med[b - 1]:.3f}" for b in BUDGETS)
+                + f" | {by_reason} |",
+                flush=True,
             )
 
 

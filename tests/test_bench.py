@@ -221,7 +221,7 @@ def test_bad_options_are_named(capsys: pytest.CaptureFixture[str], tmp_path: Pat
     assert "--methods must be among" in capsys.readouterr().err
 
 
-def test_served_reads_metasamplers_phase_sampler_and_stall_reason() -> None:
+def test_served_reads_metasamplers_phase_sampler_and_reason() -> None:
     from metahpo_cli.bench._runner import _served_optuna
 
     gpsampler = '{"sampler": "optuna.samplers.GPSampler", "reason": "stall"}'
@@ -234,6 +234,13 @@ def test_served_reads_metasamplers_phase_sampler_and_stall_reason() -> None:
     assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": after_portfolio}) == {
         "phase": "gp",
         "sampler": "GPSampler",
+    }
+    misled = '{"sampler": "optuna.samplers.GPSampler", "reason": "misleading_priors"}'
+    assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": misled})["reason"] == "misleading_priors"
+    clash = '{"reason": "clash", "clashed_with": 3}'
+    assert _served_optuna({"metahpo:phase": "startup", "metahpo:info": clash}) == {
+        "phase": "startup",
+        "reason": "clash",
     }
     engine_gp = '{"reason": "stall", "n_obs": 12}'
     assert _served_optuna({"metahpo:phase": "gp", "metahpo:info": engine_gp})["reason"] == "stall"

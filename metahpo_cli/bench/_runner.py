@@ -40,7 +40,8 @@ TPE's / GP's mean regret at the last budget; the fraction of pairs where MetaSam
 objective excluded); on constrained problems the share of feasible trials after the first 10
 (every method's start-up).  For MetaSampler and MetaAlgo each run also records how every trial
 was chosen (``served``: ``{"phase": ...}``, with ``"reason": "stall"`` on the hedge's trials and,
-for MetaSampler, ``"sampler": "GPSampler"`` where Optuna's GPSampler proposed).
+for MetaSampler, ``"sampler": "GPSampler"`` where Optuna's GPSampler proposed and any other reason
+it recorded: ``misleading_priors``, ``clash``).
 """
 
 from __future__ import annotations
@@ -243,8 +244,9 @@ def run_one(
 def _served_optuna(attrs: dict[str, Any]) -> dict[str, str]:
     """How MetaSampler chose a trial (its system attributes ``metahpo:phase`` and
     ``metahpo:info``), in the form MetaAlgo records in ``misc["metahpo"]``, plus ``"sampler":
-    "GPSampler"`` where Optuna's GPSampler proposed (phase ``gp`` either way); ``"independent"``
-    where no phase is recorded (the independent sampler drew the trial)."""
+    "GPSampler"`` where Optuna's GPSampler proposed (phase ``gp`` either way) and the reason it
+    recorded, if any (``stall``, ``misleading_priors``, ``clash``); ``"independent"`` where no
+    phase is recorded (the independent sampler drew the trial)."""
     served = {"phase": str(attrs.get("metahpo:phase", "independent"))}
     try:
         info = json.loads(attrs.get("metahpo:info", "{}"))
@@ -253,8 +255,8 @@ def _served_optuna(attrs: dict[str, Any]) -> dict[str, str]:
     if isinstance(info, dict):
         if info.get("sampler") == "optuna.samplers.GPSampler":
             served["sampler"] = "GPSampler"
-        if info.get("reason") == "stall":
-            served["reason"] = "stall"
+        if isinstance(info.get("reason"), str):
+            served["reason"] = info["reason"]
     return served
 
 
