@@ -37,7 +37,8 @@ while the engine's multi-task GP leaves every prior study out as misleading (eac
 study's results the wrong way round: :meth:`metahpo.MetaEngine.learns_from_priors`).  The engine's
 model would then be a GP on the study alone, so nothing is lost that GPSampler does not model; the
 choice of priors is made again as the history grows by half, and a prior that passes brings the
-transfer model back.  (The neural surrogate, from 2,000 prior trials, makes no such choice.)
+transfer model back.  (The neural surrogate, which serves from 2,000 prior trials under
+``surrogate="auto"``, makes no such choice.)
 
 With priors, GPSampler also takes every other trial (the even-numbered ones) while the study
 stalls: while its last ``max(4, d)`` results (``d`` parameters; TuRBO's failure tolerance, Eriksson

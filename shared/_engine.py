@@ -239,8 +239,10 @@ class MetaEngine:
         choice is made again as the history grows by half, so priors can come back): the model is
         then a GP on the study alone.  True while the portfolio serves, with the neural surrogate
         (meta-trained on every prior) and where the priors' failure labels weight the acquisition.
-        Constraints are not looked at (their models take the priors that recorded the same name).
-        Makes the choice of prior studies that :meth:`suggest` would make on the same history.
+        Constraints are not looked at (their models take the priors that recorded the same name),
+        nor is ``max_prior_points`` below 2 (a setting that keeps no prior point: True, as with
+        it the engine's own GP serves on).  Makes the choice of prior studies that :meth:`suggest`
+        would make on the same history.
         """
         require(
             len(observed) == len(values),
@@ -259,7 +261,12 @@ class MetaEngine:
             ):
                 return True
             z = copula_scores(np.asarray(values, dtype=float), direction)
-            return st.gp.keeps_priors(space.encode_partial(observed), z)
+            if st.gp.keeps_priors(space.encode_partial(observed), z):
+                return True
+            # as a fit with one candidate model would: the models of the last fit with priors do
+            # not score the results to come (see _record_predictions)
+            st.last_models = {}
+            return False
 
     def train_neural(
         self,

@@ -531,18 +531,19 @@ class GPSurrogate:
         return warm[0], 0, warm[1]
 
     def keeps_priors(self, X_obs: np.ndarray, z_obs: np.ndarray) -> bool:
-        """Whether a fit on this target history ``(n, F)``, ``(n,)`` (copula scores) would model
-        it with prior tasks: False without priors, and when every prior study is left out as
-        misleading.  The choice :meth:`fit` would make on the same history.  A choice that keeps
-        a prior is not stored (the fit that follows makes it, at the same size, so asking does not
-        move when choices are made); one that leaves every prior out is (the caller models the
-        study alone without a fit here, until the next choice is due)."""
+        """Whether a fit on this target history ``(n, F)``, ``(n,)`` (copula scores) would choose
+        prior studies: False without priors, and when every prior study is left out as misleading
+        (``max_prior_points`` is not looked at).  The choice :meth:`fit` would make on the same
+        history.  A choice that keeps a prior is not stored (the fit that follows makes it, at the
+        same size, so asking does not move when choices are made); one that leaves every prior
+        out is (the caller models the study alone without a fit here, until the next choice is
+        due)."""
         choice = self._due_choice(X_obs, z_obs)
         if choice is None:
-            return bool(self._selected) and self._config.max_prior_points >= 2
+            return bool(self._selected)
         if not choice[0]:
             self._commit(choice, X_obs.shape[0])
-        return bool(choice[0]) and self._config.max_prior_points >= 2
+        return bool(choice[0])
 
     def _commit(self, choice: tuple[list[int], list[str]], n_obs: int) -> None:
         self._selected, self._misleading = choice

@@ -425,6 +425,44 @@ def test_learns_from_priors_is_true_until_every_prior_is_left_out() -> None:
     assert mixed.learns_from_priors(space, "minimize", observed, values)
     with pytest.raises(ValueError, match="values"):
         mixed.learns_from_priors(space, "minimize", observed, values[:-1])
+    # a setting that keeps no prior point is not looked at: the engine's own GP serves on
+    no_points = MetaEngine([prior("pos", 1.0)], EngineConfig(max_prior_points=0))
+    assert no_points.learns_from_priors(space, "minimize", observed, values)
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_asking_learns_from_priors_does_not_change_the_engines_suggestions(sign: float) -> None:
+    # one engine is asked before every suggestion, the other never; on a growing history (with
+    # choices of priors due at 3, 5, 7, 10 and 15 results) they suggest the same, whether the
+    # priors are kept (sign 1) or all left out as misleading (sign -1: from 15 results on)
+    space = SearchSpace({f"x{i}": FloatParam(0.0, 1.0) for i in range(3)})
+    rng = np.random.default_rng(3)
+
+    def f(x: np.ndarray) -> float:
+        return float(((x - 0.3) ** 2).sum())
+
+    priors = [
+        PriorStudy(
+            f"p{k}",
+            tuple(
+                PriorTrial({f"x{i}": float(v) for i, v in enumerate(x)}, (sign * f(x),))
+                for x in rng.random((30, 3))
+            ),
+        )
+        for k in range(2)
+    ]
+    asked, silent = (MetaEngine(priors, EngineConfig(n_candidates=128)) for _ in range(2))
+    X = rng.random((16, 3))
+    observed = [{f"x{i}": float(v) for i, v in enumerate(x)} for x in X]
+    values = [f(x) for x in X]
+    answers = []
+    for n in range(3, 17):
+        answers.append(asked.learns_from_priors(space, "minimize", observed[:n], values[:n]))
+        a = asked.suggest(space, "minimize", observed[:n], values[:n], seed=n)
+        b = silent.suggest(space, "minimize", observed[:n], values[:n], seed=n)
+        assert a.params == b.params
+        assert a.phase == b.phase
+    assert all(answers) if sign > 0 else not all(answers)
 
 
 @pytest.mark.parametrize(

@@ -599,6 +599,21 @@ def test_while_every_prior_is_left_out_as_misleading_gpsampler_serves() -> None:
         "reason": "misleading_priors",
     }
     assert ours == theirs
+    # with a constraint the engine keeps the study (its constraint models may learn from priors)
+    constrained = [
+        optuna.trial.create_trial(
+            params=t.params, distributions=t.distributions, value=t.value, constraints={"c": -1.0}
+        )
+        for t in trials
+    ]
+    # (trial 21: odd, so the stall hedge does not take it either)
+    attrs = _next_params(MetaSampler(source_studies=[misleading], seed=7), [*constrained, constrained[-1]])[
+        "_attrs"
+    ]
+    info = json.loads(attrs["metahpo:info"])
+    assert "sampler" not in info
+    assert attrs["metahpo:phase"] == "gp"  # the engine's GP on the study alone
+    assert info["misleading_sources"]
     # a prior of the same objective, minimised, keeps the engine's models on the same trials
     # (and one more: trial 21 is odd, so the stall hedge does not take it)
     related = make_prior(None, "p", 1.0, n=30)
