@@ -20,6 +20,10 @@ every kind.  Every figure is
 measured in this run.
 
     python benchmarks/unrelated_priors.py --seeds 6
+    python benchmarks/unrelated_priors.py --seeds 12 --surrogate neural --kinds negated
+
+``--surrogate`` forces MetaSampler's surrogate (``auto`` is the multi-task GP on these 200 prior
+trials); ``--kinds`` runs some kinds of priors only.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ def bowl(x: np.ndarray, c: np.ndarray) -> float:
 
 
 FUNCTIONS: dict[str, Function] = {"ackley": ackley, "bowl": bowl}
+KINDS = ("related", "elsewhere", "negated")
 
 
 def objective(fn: Function, c: np.ndarray, sign: float = 1.0) -> Callable[[optuna.Trial], float]:
@@ -95,6 +100,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seeds", type=int, default=6)
     parser.add_argument("--functions", nargs="+", default=list(FUNCTIONS), choices=list(FUNCTIONS))
+    parser.add_argument(
+        "--surrogate",
+        default="auto",
+        choices=["auto", "mtgp", "neural"],
+        help="MetaSampler's surrogate (auto takes the multi-task GP on these 200 prior trials)",
+    )
+    parser.add_argument(
+        "--kinds", nargs="+", default=list(KINDS), choices=list(KINDS), help="the kinds of priors to run"
+    )
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     print(
@@ -110,8 +124,10 @@ def main() -> None:
         for seed in range(args.seeds):
             curve, _ = best_curve(optuna.samplers.GPSampler(seed=seed), fn)
             rows.setdefault("GPSampler", []).append(curve)
-            for kind in ("related", "elsewhere", "negated"):
-                sampler = MetaSampler(source_studies=priors(fn, kind, seed), seed=seed)
+            for kind in args.kinds:
+                sampler = MetaSampler(
+                    source_studies=priors(fn, kind, seed), seed=seed, surrogate=args.surrogate
+                )
                 curve, counts = best_curve(sampler, fn)
                 rows.setdefault(f"MetaSampler, {kind}", []).append(curve)
                 handed.setdefault(f"MetaSampler, {kind}", Counter()).update(counts)
