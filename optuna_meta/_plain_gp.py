@@ -1,6 +1,6 @@
 """Optuna's own ``GPSampler`` for a study that has nothing to learn from, for a multi-objective
-study without constraints after its portfolio, for a single-objective one while every prior is
-left out as misleading, and beside the transfer model while a study with priors stalls.
+study after its portfolio, for a single-objective one while every prior is left out as
+misleading, and beside the transfer model while a study with priors stalls.
 
 With no prior study that aligns with the search space there is nothing to transfer, and
 MetaSampler's promise is to be no worse than the sampler the user would otherwise pick: Optuna's
@@ -21,16 +21,17 @@ would do less:
   check): the engine proposes one that is not;
 - any error inside GPSampler (logged once).
 
-A multi-objective study without constraints takes from its priors only its start: the
-portfolio, chosen from the priors' Pareto fronts, serves its first trials, and the engine's model
-after it is one GP per objective on the study's own results (prior studies as further tasks of
-those GPs did worse, see :mod:`metahpo._engine`).  So after the portfolio GPSampler serves such a
-study as it serves one without priors (the engine's GPs where it cannot, as above).  With
-constraints the engine keeps it, from the first complete trial that records one: its constraint
-models learn from the priors that recorded the same keys (it keeps it too where no prior did; not
-measured).
+A multi-objective study takes from its priors only its start: the portfolio, chosen from the
+priors' Pareto fronts (feasible configurations first), serves its first trials, and the engine's
+model after it is one GP per objective on the study's own results (prior studies as further tasks
+of those GPs did worse, see :mod:`metahpo._engine`).  So after the portfolio GPSampler serves such
+a study as it serves one without priors (the engine's GPs where it cannot, as above), with
+constraints too: the engine's constraint models learn from the priors that recorded the same keys,
+but on the constrained ZDT1-like benchmark the engine with related priors did worse after the
+portfolio than GPSampler from the same start (README, "`GPSampler` after the portfolio of a
+multi-objective study").
 
-The stall hedge below therefore reaches a multi-objective study only with constraints.
+The stall hedge below therefore serves single-objective studies only.
 
 A single-objective study without constraints is modelled by GPSampler, under the same conditions,
 while the engine's multi-task GP leaves every prior study out as misleading (each ranked the
@@ -49,9 +50,8 @@ lengthscales were learned on the priors, and which the study's tied results do n
 GPSampler, fitted on the same results, proposes elsewhere.  The first new best from either hands
 every trial back to the transfer model.  In a constrained study the best is the best feasible
 result (every constraint at most 0), and GPSampler models the constraints as it does in its own
-studies.  In a (constrained) multi-objective study a new best is a result that no earlier
-feasible result weakly dominates, and GPSampler proposes by its hypervolume acquisition.  A study
-with priors takes the hedge only where GPSampler can serve at all (the list above).
+studies.  A study with priors takes the hedge only where GPSampler can serve at all (the list
+above).
 
 The random start-up trials stay MetaSampler's (seeded per trial, so workers differ).  GPSampler
 runs on the CPU (``device`` does not apply to it) and records each proposal in the trial's system

@@ -65,16 +65,16 @@ class MetaSampler(BaseSampler):
     serves where GPSampler would do less (a failed trial in the study, conditional parameters, a
     partially enqueued trial, constraint keys that differ between trials, a proposal already
     tried, failed, pruned or pending, an error in GPSampler); so does ``max_source_studies=0``.
-    A multi-objective study without constraints learns from its priors through the portfolio
-    only (its start), so after the portfolio GPSampler models it too, under the same conditions
-    (the engine's GPs, one per objective, where it cannot).  So is a single-objective study
+    A multi-objective study learns from its priors through the portfolio only (its start), so
+    after the portfolio GPSampler models it too, with or without constraints, under the same
+    conditions (the engine's GPs, one per objective, where it cannot).  So is a single-objective study
     without constraints while its multi-task GP leaves every prior study out as misleading (each
     ranked the study's results the wrong way round; :meth:`metahpo.MetaEngine.learns_from_priors`):
     until the priors are chosen again, as the history grows by half (``metahpo:info`` records
     ``"reason": "misleading_priors"``).
     With priors, while any other study stalls (no new best in its last ``max(4, d)`` results,
-    ``d`` parameters; with constraints only a feasible result counts, with several objectives a
-    new best is a result no earlier one weakly dominates), GPSampler proposes every other trial, on
+    ``d`` parameters; with constraints only a feasible result counts), GPSampler proposes every
+    other trial of a single-objective study, on
     the same results, where it can serve; the next new best hands every trial back to the model.
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
@@ -272,12 +272,12 @@ class MetaSampler(BaseSampler):
                 h.observed, h.n_complete, h.failed, h.constraints, len(space.params), fixed
             )
             # where the engine's model would learn from the study alone, GPSampler serves it as it
-            # serves a study without priors: after the portfolio of a multi-objective study
-            # without constraints (the priors only choose its start), and while the transfer
-            # model of a single-objective one leaves every prior out as misleading
+            # serves a study without priors: after the portfolio of a multi-objective study (the
+            # priors only choose its start; with constraints too, measured), and while the
+            # transfer model of a single-objective one leaves every prior out as misleading
             reason: dict[str, str] = {}
             if len(direction) > 1:
-                study_alone = not any(h.constraints)
+                study_alone = True
             else:
                 study_alone = (
                     not plain_gp

@@ -218,12 +218,11 @@ def test_multi_objective_priors_warm_start_the_study() -> None:
     study.optimize(objective_for(0.15), n_trials=8)
     phases = [t.system_attrs["metahpo:phase"] for t in study.trials]
     assert phases[:3] == ["portfolio"] * 3
-    assert set(phases[3:]) == {"gp"}  # then one GP per objective on the study's own results
+    assert set(phases[3:]) == {"gp"}  # then the study alone is modelled, by GPSampler here
     first = json.loads(study.trials[0].system_attrs["metahpo:info"])
     assert first["sources"] == [prior.study_name]
-    info = json.loads(study.trials[-1].system_attrs["metahpo:info"])
-    assert info["n_objectives"] == 2
-    assert info["n_constraint_models"] == 1  # the constraint modelled with the prior's record of it
+    infos = [json.loads(t.system_attrs["metahpo:info"]) for t in study.trials[3:]]
+    assert infos == [{"sampler": "optuna.samplers.GPSampler"}] * 5  # it reads the constraint too
     # the portfolio serves configurations from the prior's Pareto front
     front = {tuple(sorted(t.params.items())) for t in prior.best_trials}
     assert tuple(sorted(study.trials[0].params.items())) in front
@@ -468,9 +467,16 @@ def test_the_feasibility_floor_serves_single_objective_studies_after_a_feasible_
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=2)
     )
     mo_prior.optimize(lambda t: (_constrained(t), (t.params["x"] + 1.2) ** 2), n_trials=10)
+
+    def mo_objective(t: optuna.Trial) -> tuple[float, float]:
+        value = _constrained(t)
+        if t.number == 4:  # a failed trial: the engine's GPs serve the rest (GPSampler would not)
+            raise ValueError("failed")
+        return value, (t.params["x"] + 1) ** 2
+
     optuna.create_study(
         directions=["minimize", "minimize"], sampler=MetaSampler(source_studies=[mo_prior], seed=0)
-    ).optimize(lambda t: (_constrained(t), (t.params["x"] + 1) ** 2), n_trials=14)
+    ).optimize(mo_objective, n_trials=14, catch=(ValueError,))
     single = [floor for k, given, floor in seen if k == 1 and given]
     assert single
     assert set(single) == {engine._FEASIBILITY_FLOOR}
@@ -644,13 +650,15 @@ def _mo_trials(values: list[float], latency: list[float] | None = None) -> list[
     ]
 
 
+@pytest.mark.parametrize("latency", [None, [-1.0] * 12, [-1.0, 1.0] * 6], ids=["free", "feasible", "mixed"])
 @pytest.mark.parametrize("values", [[12.0 - i for i in range(12)], [float(i) for i in range(12)]])
-def test_a_multi_objective_study_without_constraints_is_gpsamplers_after_the_portfolio(
-    values: list[float],
+def test_a_multi_objective_study_is_gpsamplers_after_the_portfolio(
+    values: list[float], latency: list[float] | None
 ) -> None:
     # the priors choose the start; the model after it learns from the study alone, so GPSampler
-    # proposes exactly what it would on these trials, whether the study improves or stalls
-    trials = _mo_trials(values)
+    # proposes exactly what it would on these trials, whether the study improves or stalls, with
+    # or without a constraint (GPSampler models the constraint itself)
+    trials = _mo_trials(values, latency)
     ours = _next_params(MetaSampler(source_studies=[_mo_prior()], seed=7), trials, n_objectives=2)
     theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials, n_objectives=2)
     attrs = ours.pop("_attrs")
@@ -674,23 +682,21 @@ def test_a_multi_objective_study_with_priors_starts_from_the_portfolio() -> None
     assert tuple(sorted(study.trials[0].params.items())) in front
 
 
-def test_a_stalled_constrained_multi_objective_study_takes_gpsampler_on_even_trials() -> None:
-    # every result after the first is dominated by it: stalled; trial 12 (even) is GPSampler's,
-    # by its hypervolume acquisition, exactly as it would propose on these trials
+def test_a_multi_objective_study_where_gpsampler_cannot_serve_keeps_the_engines_models() -> None:
+    # a failed trial keeps GPSampler out (it learns nothing from failures): the engine's GPs, one
+    # per objective, with its constraint model, serve the constrained multi-objective study
     prior = _mo_prior()
-    trials = _mo_trials([float(i) for i in range(12)], [-1.0] * 12)
-    ours = _next_params(MetaSampler(source_studies=[prior], seed=7), trials, n_objectives=2)
-    theirs = _next_params(optuna.samplers.GPSampler(seed=7, n_startup_trials=0), trials, n_objectives=2)
-    attrs = ours.pop("_attrs")
-    theirs.pop("_attrs")
-    assert json.loads(attrs["metahpo:info"]) == {"sampler": "optuna.samplers.GPSampler", "reason": "stall"}
-    assert ours == theirs
-    # the same configurations, each result better than all before it: the engine's model serves
-    # (its constraint model learns from the priors that recorded the key; this prior did not)
-    trials = _mo_trials([12.0 - i for i in range(12)], [-1.0] * 12)
-    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), trials, n_objectives=2)["_attrs"]
-    assert "GPSampler" not in attrs["metahpo:info"]
-    assert json.loads(attrs["metahpo:info"])["n_objectives"] == 2
+    trials = _mo_trials([12.0 - i for i in range(12)], [-1.0, 1.0] * 6)
+    failed = optuna.trial.create_trial(
+        params=trials[0].params, distributions=trials[0].distributions, state=optuna.trial.TrialState.FAIL
+    )
+    attrs = _next_params(MetaSampler(source_studies=[prior], seed=7), [*trials, failed], n_objectives=2)[
+        "_attrs"
+    ]
+    info = json.loads(attrs["metahpo:info"])
+    assert "sampler" not in info
+    assert info["n_objectives"] == 2
+    assert info["n_constraint_models"] == 1
 
 
 def _with_latency(trials: list[optuna.trial.FrozenTrial], values: list[float], latency: list[float]) -> list:
