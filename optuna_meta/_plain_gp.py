@@ -28,8 +28,8 @@ of those GPs did worse, see :mod:`metahpo._engine`).  So after the portfolio GPS
 a study as it serves one without priors (the engine's GPs where it cannot, as above), with
 constraints too: the engine's constraint models learn from the priors that recorded the same keys,
 but on the constrained ZDT1-like benchmark the engine with related priors did worse after the
-portfolio than GPSampler from the same start (README, "`GPSampler` after the portfolio of a
-multi-objective study").
+portfolio than GPSampler from the same start (README, "Constrained multi-objective studies to
+`GPSampler` after the portfolio too").
 
 The stall hedge below therefore serves single-objective studies only.
 

@@ -296,7 +296,7 @@ class MetaSampler(BaseSampler):
                     and gpsampler_serves
                     and stalled(
                         h.values,
-                        [d == "maximize" for d in direction],
+                        direction[0] == "maximize",
                         len(space.params),
                         [all(v <= 0 for v in c.values()) for c in h.constraints],
                     )

@@ -629,11 +629,19 @@ def test_while_every_prior_is_left_out_as_misleading_gpsampler_serves() -> None:
     assert "misleading_sources" not in info
 
 
-def _mo_prior() -> optuna.Study:
+def _mo_prior(latency: bool = False) -> optuna.Study:
+    """Two objectives over ``quadratic``'s space (with ``latency``, a constraint recorded too)."""
+
+    def objective(t: optuna.Trial) -> tuple[float, float]:
+        values = quadratic(1.0)(t), quadratic(-1.0)(t)
+        if latency:
+            t.set_constraint("latency", t.params["x"] - 1.0)
+        return values
+
     prior = optuna.create_study(
         directions=["minimize", "minimize"], sampler=optuna.samplers.RandomSampler(seed=0)
     )
-    prior.optimize(lambda t: (quadratic(1.0)(t), quadratic(-1.0)(t)), n_trials=20)
+    prior.optimize(objective, n_trials=20)
     return prior
 
 
@@ -684,8 +692,9 @@ def test_a_multi_objective_study_with_priors_starts_from_the_portfolio() -> None
 
 def test_a_multi_objective_study_where_gpsampler_cannot_serve_keeps_the_engines_models() -> None:
     # a failed trial keeps GPSampler out (it learns nothing from failures): the engine's GPs, one
-    # per objective, with its constraint model, serve the constrained multi-objective study
-    prior = _mo_prior()
+    # per objective, serve the constrained multi-objective study, with a constraint model that
+    # learns from the prior that recorded the same key
+    prior = _mo_prior(latency=True)
     trials = _mo_trials([12.0 - i for i in range(12)], [-1.0, 1.0] * 6)
     failed = optuna.trial.create_trial(
         params=trials[0].params, distributions=trials[0].distributions, state=optuna.trial.TrialState.FAIL
@@ -697,6 +706,7 @@ def test_a_multi_objective_study_where_gpsampler_cannot_serve_keeps_the_engines_
     assert "sampler" not in info
     assert info["n_objectives"] == 2
     assert info["n_constraint_models"] == 1
+    assert info["n_constraint_prior_tasks"] == 1
 
 
 def _with_latency(trials: list[optuna.trial.FrozenTrial], values: list[float], latency: list[float]) -> list:
