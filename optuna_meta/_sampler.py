@@ -72,10 +72,10 @@ class MetaSampler(BaseSampler):
     ranked the study's results the wrong way round; :meth:`metahpo.MetaEngine.learns_from_priors`):
     until the priors are chosen again, as the history grows by half (``metahpo:info`` records
     ``"reason": "misleading_priors"``).
-    With priors, while any other study stalls (no new best in its last ``max(4, d)`` results,
-    ``d`` parameters; with constraints only a feasible result counts), GPSampler proposes every
-    other trial of a single-objective study, on
-    the same results, where it can serve; the next new best hands every trial back to the model.
+    With priors, while a single-objective study that the transfer model serves stalls (no new
+    best in its last ``max(4, d)`` results, ``d`` parameters; with constraints only a feasible
+    result counts), GPSampler proposes every other trial, on the same results, where it can
+    serve; the next new best hands every trial back to the model.
     Every parameter the finished trials used with one distribution is modelled, conditional ones
     included (where a trial did not set one, it is imputed, as a prior's missing parameter is);
     a parameter whose distribution changed between trials goes to ``independent_sampler``.
