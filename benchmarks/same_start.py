@@ -10,7 +10,7 @@ here lies in the model or the acquisition, not in the start.  Held-out tasks as
 
 Since c6530c5 MetaSampler without priors hands its suggestions to a GPSampler of its own, which
 from the same trials proposes what the study's GPSampler proposes: the two curves now coincide
-trial by trial (the test of this script checks it).  The same-start tables in README.md measured
+trial by trial (the test of this script checks it).  The same-start tables in MEASUREMENTS.md measured
 the engine's own single-task GP, before that hand-over (up to 40c07f4)::
 
     python benchmarks/same_start.py --data ../shared/data --problem lcbench --split-seed 1 --out same.json

@@ -105,9 +105,9 @@ class MetaAlgo:
     every trial back to the transfer model.  Not in a study with a failed trial, as in
     MetaSampler's (the transfer model's failure model learns from the prior studies' failures
     too); unlike MetaSampler's, also with conditional labels (the engine imputes them; in
-    MetaSampler's conditional studies this GP as the hedge was measured and not kept, README "The
+    MetaSampler's conditional studies this GP as the hedge was measured and not kept, MEASUREMENTS.md "The
     engine's GP as the hedge of a conditional Optuna study").  Where that GP raises, the transfer
-    model serves (logged once).  ``tpe.suggest`` in that role was measured and not kept (README,
+    model serves (logged once).  ``tpe.suggest`` in that role was measured and not kept (MEASUREMENTS.md,
     "The hedge in the Hyperopt adapter").
 
     Each new trial doc records how its configuration was chosen, in ``doc["misc"]["metahpo"]``:

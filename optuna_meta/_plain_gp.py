@@ -28,7 +28,7 @@ of those GPs did worse, see :mod:`metahpo._engine`).  So after the portfolio GPS
 a study as it serves one without priors (the engine's GPs where it cannot, as above), with
 constraints too: the engine's constraint models learn from the priors that recorded the same keys,
 but on the constrained ZDT1-like benchmark the engine with related priors did worse after the
-portfolio than GPSampler from the same start (README, "Constrained multi-objective studies to
+portfolio than GPSampler from the same start (MEASUREMENTS.md, "Constrained multi-objective studies to
 `GPSampler` after the portfolio too").
 
 The stall hedge below therefore serves single-objective studies only.

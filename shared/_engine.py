@@ -76,7 +76,7 @@ _PREQ_RECORDS = 4 * _PREQ_WINDOW
 # result exists (FeasibilityWeighted's floor): LogEI times the probability alone spent 11 of 47
 # model trials of a traced lcbench-constrained run on long shots the models gave less than 0.1 (2
 # were feasible); a floor of 0.5 cost more regret, likely by keeping the search off the
-# constraint's boundary, where the best feasible configurations lie (README, "The feasibility
+# constraint's boundary, where the best feasible configurations lie (MEASUREMENTS.md, "The feasibility
 # floor").  Not measured on multi-objective studies, which take no floor.
 _FEASIBILITY_FLOOR = 0.2
 

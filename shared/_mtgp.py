@@ -18,7 +18,7 @@ copula per task; a target without prior tasks keeps its standardised values), so
 built with ``outcome_transform=None``.  The objective's multi-task GP keeps every task's prior mean
 at 0, the centre of the copula scale, instead of fitting a constant per task: fitted, the constants
 drift towards a pessimistic -1.5 to -4 in fits run to convergence (0 to -1.1 after the engine's
-60 iterations; README, "The transfer model's prior mean held at the copula's centre"), and a
+60 iterations; MEASUREMENTS.md, "The transfer model's prior mean held at the copula's centre"), and a
 posterior that reverts to a poor score away from the data keeps the search where the prior studies
 were good.  Without any prior task a ``SingleTaskGP`` is used (its constant mean fitted).
 
@@ -108,11 +108,11 @@ def _gamma_noise_likelihood() -> gpytorch.likelihoods.GaussianLikelihood:
     unexplored corner that held the optimum; Gamma(1.1, 30) lets the noise fall to what the data
     support.  Measured without priors (6 cells, 5 held-out tasks x 3 seeds, mean normalised
     regret @25/@50/@100): 0.0640/0.0343/0.0174 with BoTorch's prior, 0.0578/0.0266/0.0150 with
-    this one (README, "Without priors").  The objectives' GPs of a multi-objective study, with
+    this one (MEASUREMENTS.md, "Without priors").  The objectives' GPs of a multi-objective study, with
     priors: hypervolume regret @50 0.1180 -> 0.1059 and 0.1136 -> 0.0860 on two splits.  As the
     target-only challenger beside the transfer model it showed no gain (6 cells, regret @50 0.0190
     -> 0.0220; worse on 9 of 90 (task, seed) pairs by more than 0.005, better on 5; differences of
-    that size are within the benchmark's round-off noise, README): that one keeps BoTorch's prior.
+    that size are within the benchmark's round-off noise, MEASUREMENTS.md): that one keeps BoTorch's prior.
     Not measured on their own: the failure and constraint GPs of a study whose priors did not
     record failures or the constraint (the benchmark problems have neither)."""
     return gpytorch.likelihoods.GaussianLikelihood(
@@ -257,14 +257,14 @@ def _target_residual_kernel(n_features: int) -> Any:
     candidate's LogEI -8.4 to -12 from the 25th trial on, so the acquisition went where the
     posterior was widest (diverging configurations among them).  With this term, same run, from
     the 15th result on: the target noise 0.004-0.03, the mean at the best result within 0.25 of
-    its score but for one fit (0.46-0.59), LogEI -1.8 to -6.5 (README, "The stall's cause").
+    its score but for one fit (0.46-0.59), LogEI -1.8 to -6.5 (MEASUREMENTS.md, "The stall's cause").
 
     The fit starts the scale at ``_RESIDUAL_INITIAL_SCALE`` (0.5).  From 0.05 (until 2026-12) the
     60 iterations of a cold fit hardly moved it, and from 10 target results on took the target's
     departures as its noise instead (0.3-0.7 on a deterministic synthetic function), the fit's
     other basin: 1,500 iterations reached a likelihood 0.11-0.19 per point higher, a noise near
     0.007 and a scale near 0.5.  Started at 0.5, 60 iterations gave the higher likelihood on 17
-    of 24 recorded fits (README, "The target-only term's starting scale")."""
+    of 24 recorded fits (MEASUREMENTS.md, "The target-only term's starting scale")."""
     from botorch.models.utils.gpytorch_modules import get_covar_module_with_dim_scaled_prior
 
     rbf = get_covar_module_with_dim_scaled_prior(ard_num_dims=n_features, active_dims=list(range(n_features)))

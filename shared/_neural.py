@@ -173,7 +173,7 @@ def meta_train(
         (the NLL of held-out prior tasks, when there are 10 or more) is a diagnostic only: it
         neither stops the training nor picks the weights.  Used for early stopping (patience 5)
         it ended the training after 5-16 epochs, at its best as early as the second, while the
-        search on held-out tasks kept getting better with all 40 (README, "Full mode against
+        search on held-out tasks kept getting better with all 40 (MEASUREMENTS.md, "Full mode against
         GPSampler, and the meta-training that ends early").  It scores how well the meta-learnt
         kernel fits a new task without seeing any of it; the search adapts the kernel to its
         target and gains from sharper features.
@@ -255,7 +255,7 @@ class _TargetTerm:
     meta-learnt kernel is least tested.  Without the term the learned features tied an lcbench box
     corner to the target's poor results: predicted 4.7-6.6 standard deviations below the best
     result, it was never tried, while it beats 500 random configurations on 21 of 34 lcbench tasks
-    and GPSampler found it at its 14th trial (README, "The neural surrogate's term of the target
+    and GPSampler found it at its 14th trial (MEASUREMENTS.md, "The neural surrogate's term of the target
     alone").
     """
 

@@ -389,7 +389,7 @@ def test_meta_training_runs_every_epoch_and_returns_the_last_epochs_weights() ->
 
 
 def test_the_scaling_benchmark_trains_and_times_a_small_knowledge_base() -> None:
-    """``benchmarks/neural_scaling.py`` (the scaling figures of the README) runs against the
+    """``benchmarks/neural_scaling.py`` (the scaling figures of MEASUREMENTS.md) runs against the
     engine's current API: it trains the neural surrogate and times both surrogates' suggestions."""
     import subprocess
     import sys
