@@ -89,7 +89,7 @@ def _parser() -> argparse.ArgumentParser:
         default=None,
         help="lcbench rbv2_xgboost tabrepo_lightgbm lcbench-mo lcbench-constrained (the default set "
         "without --quick), "
-        "tabrepo_lightgbm-nearest random_forest",
+        "tabrepo_lightgbm-nearest random_forest lcbench-mo-constrained",
     )
     bench.add_argument(
         "--methods",

@@ -334,6 +334,54 @@ def test_constrained_regret_counts_only_feasible_results() -> None:
     assert curve.tolist() == [1.0, 0.4, 0.4, 0.0]
 
 
+def test_constrained_hypervolume_regret_counts_only_feasible_results() -> None:
+    from metahpo_cli.bench._metrics import regret_rows
+
+    scan = np.array([[0.0, 1.0], [1.0, 0.0]])  # the feasible scan: HV* = 0.5 between them
+    values = [[0.0, 0.0], [0.5, 0.5], [5.0, 5.0]]
+    feasible = {"values": values, "constraints": [1.0, 0.0, -1.0]}
+    (curve,) = regret_rows("multi", {"a": [feasible]}, scan)["a"]
+    # (0, 0) broke the constraint: it adds nothing and does not move the scale; (5, 5) is
+    # feasible and sets the worst known values, so the box is [0, 5] x [0, 5]
+    # everything known, in the unit box: the scan at (0, 0.2) and (0.2, 0), (0.5, 0.5) at (0.1, 0.1)
+    hv_star = 0.1 * 0.8 + 0.1 * 0.9 + 0.8 * 1.0
+    hv = 0.9 * 0.9  # the run's feasible front: (0.1, 0.1)
+    assert curve.tolist() == pytest.approx([1.0, 1.0 - hv / hv_star, 1.0 - hv / hv_star])
+    (plain,) = regret_rows("multi", {"a": [{"values": values}]}, scan)["a"]
+    assert plain[0] == pytest.approx(0.0)  # without constraints (0, 0) dominates everything known
+
+
+def test_the_constrained_multi_objective_lcbench_problem(tmp_path: Path) -> None:
+    mc, mo = load_problem(DATA, "lcbench-mo-constrained"), load_problem(DATA, "lcbench-mo")
+    assert (mc.kind, mc.n_objectives, mc.constraint_name) == ("multi", 2, "balanced_error")
+    rng = np.random.default_rng(2)
+    cfgs = mc.random_configs(2000, rng)
+    task = mc.tasks[1]
+    np.testing.assert_allclose(mc.evaluate(task, cfgs), mo.evaluate(task, cfgs))
+    c = mc.constraint(task, cfgs)  # type: ignore[misc]
+    assert 0.2 < np.mean(c <= 0) < 0.4  # the 30th percentile of random configurations' balanced error
+    scan = mc.scan(task, rng)
+    assert scan.shape[1] == 2 and 0.25 * 20000 < scan.shape[0] < 0.35 * 20000  # feasible ones only
+    assert mo.scan(task, rng).shape == (20000, 2)
+
+    args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--problems", "lcbench-mo-constrained"]
+    args += ["--methods", "meta", "nsga2", "--seeds", "1", "--budget", "5", "--test-tasks", "1"]
+    args += ["--prior-tasks", "3", "--prior-trials", "10"]
+    assert main(args) == 0
+    res = json.loads((tmp_path / "results.json").read_text())["problems"]["lcbench-mo-constrained"]
+    (run,) = res["runs"]["meta"][res["test_tasks"][0]]
+    assert np.asarray(run["values"]).shape == (5, 2) and len(run["constraints"]) == 5
+    for curve in res["summary"]["mean"].values():
+        assert np.all(np.diff(np.asarray(curve)) <= 1e-12)
+    (name, *_) = [
+        n
+        for n in optuna.get_all_study_names(res["storage"])
+        if n.startswith("lcbench-mo-constrained-prior-")
+    ]
+    prior = optuna.load_study(study_name=name, storage=res["storage"])
+    assert len(prior.trials[0].values) == 2 and set(prior.trials[0].constraints) == {"balanced_error"}
+
+
 def test_multi_objective_and_constrained_lcbench_problems(tmp_path: Path) -> None:
     mo, con = load_problem(DATA, "lcbench-mo"), load_problem(DATA, "lcbench-constrained")
     assert (mo.kind, mo.n_objectives, con.kind) == ("multi", 2, "constrained")

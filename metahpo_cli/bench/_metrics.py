@@ -10,7 +10,9 @@ Every curve is ``(budget,)`` in [0, 1], non-increasing, 0 at the best known resu
   objective is scaled to [0, 1] between its best and worst known value (heavy-tailed objectives,
   ``Problem.log_objectives``, on the log scale first), the reference point at 1 in every
   objective (the worst known values), HV* the hypervolume of everything known (the scan and every
-  result of every method).
+  result of every method).  With constraints (runs that carry ``constraints``), the same over
+  feasible results only: the scan holds the feasible configurations, an infeasible result adds
+  nothing to a run's hypervolume and does not move the scale.
 """
 
 from __future__ import annotations
@@ -170,7 +172,15 @@ def _hv_rows(
             F[:, j] = np.log(np.maximum(F[:, j], 1e-12))
         return F
 
-    allF = transform(np.vstack([np.asarray(scan, dtype=float)] + [np.asarray(r["values"]) for r in runs]))
+    def feasible(r: dict[str, Any]) -> np.ndarray:
+        """``(budget,)`` whether each result of run ``r`` is feasible (all, without constraints)."""
+        n = len(r["values"])
+        if "constraints" not in r:
+            return np.ones(n, dtype=bool)
+        return np.asarray(r["constraints"], dtype=float).reshape(n) <= 0
+
+    found = [np.asarray(r["values"], dtype=float).reshape(-1, 2)[feasible(r)] for r in runs]
+    allF = transform(np.vstack([np.asarray(scan, dtype=float).reshape(-1, 2), *found]))
     lo, hi = allF.min(axis=0), allF.max(axis=0)
     span = np.maximum(hi - lo, 1e-12)
     if allF.shape[1] != 2:
@@ -181,6 +191,7 @@ def _hv_rows(
         rows = []
         for r in rs:
             F = (transform(np.asarray(r["values"])) - lo) / span
+            F[~feasible(r)] = np.inf  # beyond the reference point: adds no hypervolume
             curve = np.array([hypervolume_2d(F[: n + 1]) for n in range(F.shape[0])])
             rows.append(np.clip((hv_star - curve) / max(hv_star, 1e-12), 0.0, 1.0))
         out[m] = rows

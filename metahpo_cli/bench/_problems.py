@@ -13,10 +13,14 @@ fed as 0.  The order of the model's outputs is in no file: it is YAHPO's ``y_nam
 for the known scenarios and read from an ``outputs.json`` (a JSON list of names) in any other
 scenario folder.
 
-Two problems on lcbench's model have several outputs (issue "multi-objective and constrained
+Three problems on lcbench's model have several outputs (issue "multi-objective and constrained
 studies"): ``lcbench-mo`` minimises ``100 - val_accuracy`` and ``time`` (seconds) together;
 ``lcbench-constrained`` minimises ``100 - val_accuracy`` subject to ``time`` at most the task's
-30th percentile of time over 20,000 random configurations (constraint ``time - threshold <= 0``).
+30th percentile of time over 20,000 random configurations (constraint ``time - threshold <= 0``);
+``lcbench-mo-constrained`` (not run by default) minimises both objectives of ``lcbench-mo``
+subject to a balanced-accuracy floor, ``100 - val_balanced_accuracy`` at most the task's 30th
+percentile of it over the same random configurations (constraint ``balanced_error``): the
+accuracy / training-time trade-off among models that do not neglect the minority classes.
 
 TabRepo LightGBM (``tabrepo_lightgbm/``) is a pool problem: 104 real configurations evaluated on
 93 datasets; a proposal is snapped to the nearest pool configuration in the encoded unit cube of
@@ -242,29 +246,42 @@ def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> 
 
 _SCAN_SIZE = 20000
 _TIME_QUANTILE = 0.3  # lcbench-constrained: time <= this quantile of random configurations' time
+# lcbench-mo-constrained: 100 - val_balanced_accuracy <= this quantile of random configurations'
+_BALANCED_QUANTILE = 0.3
 
 
-def load_lcbench_outputs(folder: Path, kind: Literal["multi", "constrained"]) -> Problem:
+LcbenchKind = Literal["multi", "constrained", "multi-constrained"]
+_PROBLEM_NAMES: dict[LcbenchKind, str] = {
+    "multi": "lcbench-mo",
+    "constrained": "lcbench-constrained",
+    "multi-constrained": "lcbench-mo-constrained",
+}
+
+
+def load_lcbench_outputs(folder: Path, kind: LcbenchKind) -> Problem:
     """lcbench with two outputs: ``100 - val_accuracy`` and ``time`` as two objectives
     (``kind="multi"``, problem ``lcbench-mo``), or ``time`` as a constraint at the task's 30th
     percentile of time over 20,000 random configurations (seeded, the same for every split and
-    method; ``kind="constrained"``, problem ``lcbench-constrained``)."""
+    method; ``kind="constrained"``, problem ``lcbench-constrained``), or the two objectives subject
+    to ``100 - val_balanced_accuracy`` at most its 30th percentile over the same configurations
+    (``kind="multi-constrained"``, problem ``lcbench-mo-constrained``)."""
     dists, conditions, tasks, outputs, predict = _yahpo_model(folder)
     acc, time_ = outputs.index("val_accuracy"), outputs.index("time")
-    problem = Problem("lcbench-mo" if kind == "multi" else "lcbench-constrained", tasks, dists, conditions)
+    bacc = outputs.index("val_balanced_accuracy")
+    problem = Problem(_PROBLEM_NAMES[kind], tasks, dists, conditions)
     cache: dict[str, np.ndarray] = {}
 
     def task_scan(task: str) -> np.ndarray:
-        """``(20000, 2)`` (error, time) of the fixed random scan of ``task``."""
+        """``(20000, 3)`` (error, time, balanced error) of the fixed random scan of ``task``."""
         if task not in cache:
             out = predict(task, problem.random_configs(_SCAN_SIZE, np.random.default_rng(0)))
-            cache[task] = np.column_stack([100.0 - out[:, acc], out[:, time_]])
+            cache[task] = np.column_stack([100.0 - out[:, acc], out[:, time_], 100.0 - out[:, bacc]])
         return cache[task]
 
     def threshold(task: str) -> float:
         return float(np.quantile(task_scan(task)[:, 1], _TIME_QUANTILE))
 
-    if kind == "multi":
+    if kind in ("multi", "multi-constrained"):
         problem.n_objectives = 2
         problem.log_objectives = (1,)  # seconds are heavy-tailed (30 s to over an hour on one task)
 
@@ -272,7 +289,23 @@ def load_lcbench_outputs(folder: Path, kind: Literal["multi", "constrained"]) ->
             out = predict(task, configs)
             return np.column_stack([100.0 - out[:, acc], out[:, time_]])
 
-        problem.scan = lambda task, rng: task_scan(task)
+        if kind == "multi":
+            problem.scan = lambda task, rng: task_scan(task)[:, :2]
+        else:
+
+            def floor(task: str) -> float:
+                return float(np.quantile(task_scan(task)[:, 2], _BALANCED_QUANTILE))
+
+            def balanced(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+                return np.asarray(100.0 - predict(task, configs)[:, bacc] - floor(task), dtype=float)
+
+            def feasible_scan(task: str, rng: np.random.Generator) -> np.ndarray:
+                s = task_scan(task)
+                return np.asarray(s[s[:, 2] <= floor(task), :2])
+
+            problem.constraint = balanced
+            problem.constraint_name = "balanced_error"
+            problem.scan = feasible_scan
     else:
 
         def evaluate(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
@@ -399,15 +432,16 @@ def load_random_forest() -> Problem:
 
 def load_problem(data: Path, name: str) -> Problem:
     """``lcbench``, ``rbv2_xgboost`` (or any YAHPO scenario folder name), ``tabrepo_lightgbm``
-    (``tabrepo_lightgbm-nearest``: the other pool rule), ``lcbench-mo`` (two objectives) or
-    ``lcbench-constrained``; ``random_forest`` (openml-pimp's runs, shipped with the package)."""
+    (``tabrepo_lightgbm-nearest``: the other pool rule), ``lcbench-mo`` (two objectives),
+    ``lcbench-constrained`` or ``lcbench-mo-constrained``; ``random_forest`` (openml-pimp's runs,
+    shipped with the package)."""
     if name == "random_forest":
         return load_random_forest()
     if name in ("tabrepo_lightgbm", "tabrepo_lightgbm-nearest"):
         return load_tabrepo(data / "tabrepo_lightgbm", untried_only=name == "tabrepo_lightgbm")
-    if name in ("lcbench-mo", "lcbench-constrained"):
-        kind: Literal["multi", "constrained"] = "multi" if name == "lcbench-mo" else "constrained"
-        return load_lcbench_outputs(data / "yahpo" / "lcbench", kind)
+    for kind, problem_name in _PROBLEM_NAMES.items():
+        if name == problem_name:
+            return load_lcbench_outputs(data / "yahpo" / "lcbench", kind)
     folder = data / "yahpo" / name
     if not folder.is_dir():
         raise ValueError(f"--problems: no scenario folder {folder}")

@@ -25,10 +25,11 @@ Protocol (per problem):
    (Hyperopt nests conditional labels under an ``hp.choice`` of dictionaries, whose stored
    values are option indices, so the prior studies' booster values would not align).
 
-Multi-objective and constrained problems (``lcbench-mo``, ``lcbench-constrained``) run the methods
-that take them (``meta``, ``random``, ``tpe``, ``gp`` and, multi-objective only, ``nsga2`` =
-NSGAIISampler; the constraint is set with ``trial.set_constraint``, which Optuna 5's samplers
-read); their prior studies record both objectives or the constraint, as a user's would.
+Multi-objective and constrained problems (``lcbench-mo``, ``lcbench-constrained`` and
+``lcbench-mo-constrained``, both at once) run the methods that take them (``meta``, ``random``,
+``tpe``, ``gp`` and, multi-objective only, ``nsga2`` = NSGAIISampler; the constraint is set with
+``trial.set_constraint``, which Optuna 5's samplers read); their prior studies record both
+objectives and the constraint where the problem has them, as a user's would.
 
 Metrics: normalised regret ``(best so far - best known) / (worst known - best known)``, where best
 and worst known come from a scan of the task (20,000 random configurations of a surrogate, or the
@@ -37,7 +38,7 @@ constrained and multi-objective problems (:mod:`metahpo_cli.bench._metrics`); me
 error over (task, seed) pairs; average rank across methods; trials MetaSampler needs to reach
 TPE's / GP's mean regret at the last budget; the fraction of pairs where MetaSampler's regret at
 50 is worse than GPSampler's by more than 0.01; median sampler seconds per trial (ask + suggest,
-objective excluded); on constrained problems the share of feasible trials after the first 10
+objective excluded); on problems with a constraint the share of feasible trials after the first 10
 (every method's start-up).  For MetaSampler and MetaAlgo each run also records how every trial
 was chosen (``served``: ``{"phase": ...}``, with ``"reason": "stall"`` on the hedge's trials and,
 for MetaSampler, ``"sampler": "GPSampler"`` where Optuna's GPSampler proposed and any other reason
@@ -478,7 +479,7 @@ def summarise(
             out["meta_worse_than_gp_at_50"] = float(worse.mean())
     if "gp" in methods:
         out["vs_gp"] = {m: _versus_gp(regret[m], regret["gp"]) for m in methods if m.startswith("meta")}
-    if kind == "constrained" and budget > _FEASIBLE_AFTER:
+    if problem is not None and problem.constraint is not None and budget > _FEASIBLE_AFTER:
         out["feasible_share_after_10"] = {
             m: float(
                 np.mean(
