@@ -361,7 +361,8 @@ def test_the_constrained_multi_objective_lcbench_problem(tmp_path: Path) -> None
     c = mc.constraint(task, cfgs)  # type: ignore[misc]
     assert 0.2 < np.mean(c <= 0) < 0.4  # the 30th percentile of random configurations' balanced error
     scan = mc.scan(task, rng)
-    assert scan.shape[1] == 2 and 0.25 * 20000 < scan.shape[0] < 0.35 * 20000  # feasible ones only
+    assert scan.shape[1] == 2
+    assert 0.25 * 20000 < scan.shape[0] < 0.35 * 20000
     assert mo.scan(task, rng).shape == (20000, 2)
 
     args = ["bench", "--data", str(DATA), "--out", str(tmp_path), "--problems", "lcbench-mo-constrained"]
@@ -370,16 +371,16 @@ def test_the_constrained_multi_objective_lcbench_problem(tmp_path: Path) -> None
     assert main(args) == 0
     res = json.loads((tmp_path / "results.json").read_text())["problems"]["lcbench-mo-constrained"]
     (run,) = res["runs"]["meta"][res["test_tasks"][0]]
-    assert np.asarray(run["values"]).shape == (5, 2) and len(run["constraints"]) == 5
+    assert np.asarray(run["values"]).shape == (5, 2)
+    assert len(run["constraints"]) == 5
     for curve in res["summary"]["mean"].values():
         assert np.all(np.diff(np.asarray(curve)) <= 1e-12)
     (name, *_) = [
-        n
-        for n in optuna.get_all_study_names(res["storage"])
-        if n.startswith("lcbench-mo-constrained-prior-")
+        n for n in optuna.get_all_study_names(res["storage"]) if n.startswith("lcbench-mo-constrained-prior-")
     ]
     prior = optuna.load_study(study_name=name, storage=res["storage"])
-    assert len(prior.trials[0].values) == 2 and set(prior.trials[0].constraints) == {"balanced_error"}
+    assert len(prior.trials[0].values) == 2
+    assert set(prior.trials[0].constraints) == {"balanced_error"}
 
 
 def test_multi_objective_and_constrained_lcbench_problems(tmp_path: Path) -> None:
