@@ -71,7 +71,7 @@ class MetaSampler(BaseSampler):
     without constraints while its multi-task GP leaves every prior study out as misleading (each
     ranked the study's results the wrong way round; :meth:`metahpo.MetaEngine.learns_from_priors`):
     until the priors are chosen again, as the history grows by half (``metahpo:info`` records
-    ``"reason": "misleading_priors"``).
+    ``"reason": "misleading_priors"`` and the studies left out, ``misleading_sources``).
     With priors, while a single-objective study that the transfer model serves stalls (no new
     best in its last ``max(4, d)`` results, ``d`` parameters; with constraints only a feasible
     result counts), GPSampler proposes every other trial, on the same results, where it can
@@ -307,7 +307,10 @@ class MetaSampler(BaseSampler):
                 instead = "the transfer model" if reason.get("reason") == "stall" else "MetaSampler's own GP"
                 params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn, instead)
                 if params is not None:
-                    return Suggestion(params, "gp", {"sampler": "optuna.samplers.GPSampler", **reason})
+                    info: dict[str, Any] = {"sampler": "optuna.samplers.GPSampler", **reason}
+                    if reason.get("reason") == "misleading_priors":
+                        info["misleading_sources"] = list(engine.misleading_sources(space, direction[0]))
+                    return Suggestion(params, "gp", info)
             return engine.suggest(
                 space,
                 direction,

@@ -234,17 +234,35 @@ def _short(names: Sequence[str], limit: int = 4) -> str:
     return ", ".join(names[:limit]) + f" (+{len(names) - limit})"
 
 
+def _last_misleading(study: optuna.Study) -> tuple[int, list[str]] | None:
+    """``(trial number, names)``: the prior studies that the last choice of prior studies recorded
+    in the study left out as misleading (``metahpo:info`` ``misleading_sources``; a trial that
+    records ``sources`` without it chose none).  None when no trial recorded a choice."""
+    for r in reversed(trial_records(study)):
+        names = r.info.get("misleading_sources")
+        if isinstance(names, list):
+            return r.number, [str(n) for n in names]
+        if "sources" in r.info:
+            return r.number, []
+    return None
+
+
 def alignment_rows(study: optuna.Study, limit: int | None = None) -> list[list[str]]:
     """The alignment as table rows: prior study, status, trials used / total, failed kept, shared,
     imputed and dropped parameters; with ``limit``, the first ``limit`` studies and a last row
-    counting the others."""
+    counting the others.  A study the last choice of prior studies left out as misleading
+    (``metahpo:info`` ``misleading_sources``) has the status ``left out: misleading at trial N``."""
     rows = []
     records = alignment_records(study)
     more = int(_alignment_attr(study).get("n_more", 0)) + max(
         0, len(records) - limit if limit is not None else 0
     )
+    last_choice = _last_misleading(study)
+    misled = set(last_choice[1]) if last_choice is not None else set()
     for s in records[:limit]:
         status = "used" if s.get("skipped_study") is None else f"skipped: {s['skipped_study']}"
+        if status == "used" and last_choice is not None and s.get("name") in misled:
+            status = f"left out: misleading at trial {last_choice[0]}"
         rows.append(
             [
                 str(s.get("name")),

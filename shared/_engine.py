@@ -268,6 +268,14 @@ class MetaEngine:
             st.last_models = {}
             return False
 
+    def misleading_sources(self, space: SearchSpace, direction: Direction) -> tuple[str, ...]:
+        """Names of the prior studies that the multi-task GP's last choice for ``space`` and
+        ``direction`` left out as misleading (each ranked the study's results the wrong way round,
+        beyond chance); empty before any choice and where none was.  The choice is the one
+        :meth:`learns_from_priors` or :meth:`suggest` made last, so ask after them."""
+        with self._lock:
+            return self._state(space, direction).gp.misleading
+
     def train_neural(
         self,
         space: SearchSpace,

@@ -530,6 +530,11 @@ class GPSurrogate:
         # them and only condition on the new data.
         return warm[0], 0, warm[1]
 
+    @property
+    def misleading(self) -> tuple[str, ...]:
+        """Names of the prior studies the last choice left out as misleading (empty before any)."""
+        return tuple(self._misleading)
+
     def keeps_priors(self, X_obs: np.ndarray, z_obs: np.ndarray) -> bool:
         """Whether a fit on this target history ``(n, F)``, ``(n,)`` (copula scores) would choose
         prior studies: False without priors, and when every prior study is left out as misleading

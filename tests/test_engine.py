@@ -415,7 +415,9 @@ def test_learns_from_priors_is_true_until_every_prior_is_left_out() -> None:
     # the portfolio's trials come from the priors; on 3 results no prior can be told misleading
     assert misled.learns_from_priors(space, "minimize", observed[:2], values[:2])
     assert misled.learns_from_priors(space, "minimize", observed[:3], values[:3])
+    assert misled.misleading_sources(space, "minimize") == ()
     assert not misled.learns_from_priors(space, "minimize", observed, values)
+    assert misled.misleading_sources(space, "minimize") == ("neg0", "neg1")
     # the choice is the one the suggestion makes, and it says so
     s = misled.suggest(space, "minimize", observed, values, seed=0)
     assert s.phase == "gp"

@@ -603,6 +603,7 @@ def test_while_every_prior_is_left_out_as_misleading_gpsampler_serves() -> None:
     assert json.loads(attrs["metahpo:info"]) == {
         "sampler": "optuna.samplers.GPSampler",
         "reason": "misleading_priors",
+        "misleading_sources": [misleading.study_name],
     }
     assert ours == theirs
     # with a constraint the engine keeps the study (its constraint models may learn from priors)

@@ -136,3 +136,30 @@ def test_report_opens_in_a_headless_browser(storage: str, tmp_path: Path) -> Non
         check=True,
     )
     assert shot.stat().st_size > 20_000
+
+
+def test_a_prior_left_out_as_misleading_is_named_in_the_trial_and_the_alignment_table() -> None:
+    # a prior that maximised the study's objective: its best configurations are the study's worst
+    misleading = optuna.create_study(
+        study_name="maximised", direction="maximize", sampler=optuna.samplers.RandomSampler(seed=0)
+    )
+    misleading.optimize(objective(0.0), n_trials=30)
+    related = optuna.create_study(study_name="related", sampler=optuna.samplers.RandomSampler(seed=1))
+    related.optimize(objective(0.0), n_trials=30)
+    history = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=2))
+    history.optimize(objective(0.0), n_trials=20)
+
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[misleading], seed=0))
+    study.add_trials(history.trials)
+    study.optimize(objective(0.0), n_trials=1)
+    (last,) = [r for r in viz.trial_records(study) if r.number == 20]
+    assert last.info["misleading_sources"] == ["maximised"]
+    rows = {row[0]: row[1] for row in viz.alignment_rows(study)}
+    assert rows == {"maximised": "left out: misleading at trial 20"}
+
+    # beside a prior of the same objective the transfer model serves, without the misleading one
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[misleading, related], seed=0))
+    study.add_trials(history.trials)
+    study.optimize(objective(0.0), n_trials=1)
+    rows = {row[0]: row[1] for row in viz.alignment_rows(study)}
+    assert rows == {"maximised": "left out: misleading at trial 20", "related": "used"}
