@@ -8,9 +8,11 @@ hyperopt                     core parameter (values are what hyperopt stores in 
 uniform(a, b)                ``FloatParam(a, b)``
 loguniform(a, b)             ``FloatParam(e^a, e^b, log=True)`` (hyperopt's bounds are in log space)
 quniform(a, b, q)            ``FloatParam(round(a/q) q, round(b/q) q, step=q)``
-qloguniform(a, b, q)         ``FloatParam(max(e^a, q), e^b, log=True)``, rounded to ``q`` on output
+qloguniform(a, b, q)         ``FloatParam(lo, hi, log=True, step=q)``: the multiples of ``q`` from
+                             ``lo = max(q, round(e^a / q) q)`` to ``hi = round(e^b / q) q``
 normal / qnormal(mu, s)      ``FloatParam(mu - 3s, mu + 3s)`` (``step=q`` for qnormal)
-lognormal / qlognormal       ``FloatParam(e^(mu-3s), e^(mu+3s), log=True)``
+lognormal / qlognormal       ``FloatParam(e^(mu-3s), e^(mu+3s), log=True)`` (``qlognormal``: on the
+                             multiples of ``q`` there, as ``qloguniform``)
 randint(n) / randint(a, b)   ``IntParam(0, n - 1)`` / ``IntParam(a, b - 1)``
 choice / pchoice             ``CategoricalParam``: the option values themselves when every option
                              is a constant (so studies recorded from Optuna align by value),
@@ -223,9 +225,7 @@ def labels_of(expr: Any) -> dict[str, Label]:
                 lo, hi = round(args["low"] / q) * q, round(args["high"] / q) * q
                 param = FloatParam(float(lo), float(max(hi, lo)), step=float(q))
         elif kind in ("loguniform", "qloguniform"):
-            lo, hi = math.exp(args["low"]), math.exp(args["high"])
-            q = args.get("q")
-            param = FloatParam(max(lo, q) if q else lo, max(hi, q) if q else hi, log=True)
+            param = _log_param(math.exp(args["low"]), math.exp(args["high"]), args.get("q"))
         elif kind in ("normal", "qnormal"):
             mu, s, q = args["mu"], args["sigma"], args.get("q")
             lo, hi = mu - 3 * s, mu + 3 * s
@@ -234,11 +234,21 @@ def labels_of(expr: Any) -> dict[str, Label]:
             param = FloatParam(float(lo), float(hi), step=float(q) if q else None)
         elif kind in ("lognormal", "qlognormal"):
             mu, s = args["mu"], args["sigma"]
-            param = FloatParam(math.exp(mu - 3 * s), math.exp(mu + 3 * s), log=True)
+            param = _log_param(math.exp(mu - 3 * s), math.exp(mu + 3 * s), args.get("q"))
         else:
             raise ValueError(f"hyperopt label {name!r}: unsupported distribution {kind!r}")
         out[name] = Label(name, param, kind, args, options, frozenset(hps[name]["conditions"]))
     return out
+
+
+def _log_param(lo: float, hi: float, q: float | None) -> FloatParam:
+    """A log-scaled label on ``[lo, hi]``; with ``q``, on the multiples of ``q`` there (what
+    hyperopt stores: ``round(x / q) q``, at least ``q`` so that the log scale holds), so that the
+    model proposes grid values and never one that rounds onto a configuration already tried."""
+    if q is None:
+        return FloatParam(lo, hi, log=True)
+    low = max(float(q), round(lo / q) * q)
+    return FloatParam(low, max(low, round(hi / q) * q), log=True, step=float(q))
 
 
 def model_space(labels: dict[str, Label]) -> SearchSpace:

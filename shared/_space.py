@@ -47,7 +47,9 @@ CategoricalChoice = None | bool | int | float | str
 
 @dataclass(frozen=True)
 class FloatParam:
-    """A real-valued parameter on ``[low, high]``, optionally on a log scale or a ``step`` grid."""
+    """A real-valued parameter on ``[low, high]``, optionally on a log scale, a ``step`` grid
+    (``low + k * step``), or both: a grid modelled on the log scale, such as Hyperopt's
+    ``qloguniform`` (Optuna has no such distribution)."""
 
     low: float
     high: float
@@ -64,7 +66,6 @@ class FloatParam:
         require(self.low <= self.high, "FloatParam.low", "must be <= high", (self.low, self.high))
         if self.log:
             require(self.low > 0, "FloatParam.low", "must be > 0 when log=True", self.low)
-            require(self.step is None, "FloatParam.step", "cannot be combined with log=True", self.step)
         if self.step is not None:
             require(self.step > 0, "FloatParam.step", "must be > 0", self.step)
             # As Optuna does: a high that is off the step grid is moved down onto it.

@@ -95,6 +95,30 @@ def test_space_conversion() -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "label",
+    [hp.qloguniform("a", 0.0, np.log(12.0), 1), hp.qlognormal("a", 1.0, 0.5, 1)],
+    ids=["qloguniform", "qlognormal"],
+)
+def test_quantised_log_labels_are_modelled_on_their_grid_and_never_repeat(label: Any) -> None:
+    (param,) = model_space(labels_of({"a": label})).params.values()
+    assert isinstance(param, FloatParam)
+    assert (param.low, param.high, param.log, param.step) == (1.0, 12.0, True, 1.0)
+    # 12 values; the model proposes grid values, never one that rounds onto a tried one
+    trials = Trials()
+    fmin(
+        lambda p: (p["a"] - 3.0) ** 2,
+        {"a": label},
+        algo=MetaAlgo(n_startup_trials=3).suggest,
+        max_evals=12,
+        trials=trials,
+        rstate=np.random.default_rng(0),
+        show_progressbar=False,
+    )
+    values = [float(d["misc"]["vals"]["a"][0]) for d in trials.trials]
+    assert sorted(values) == [float(v) for v in range(1, 13)]
+
+
 def test_fmin_runs_and_conditional_labels_follow_their_branch() -> None:
     trials = _run(MetaAlgo().suggest, n=14)
     assert len(trials.trials) == 14

@@ -222,3 +222,15 @@ def test_a_log_range_too_narrow_for_its_logarithms_round_trips_exactly() -> None
         assert np.isfinite(X).all()
         assert space.decode(X)[0]["p"] == v
         assert space.decode(space.snap(X))[0]["p"] == v
+
+
+def test_a_float_grid_on_the_log_scale() -> None:
+    # Hyperopt's qloguniform: the multiples of 2 from 2 to 64, modelled on the log scale
+    space = SearchSpace({"q": FloatParam(2.0, 65.0, log=True, step=2.0)})
+    assert space.params["q"].high == 64.0  # moved down onto the grid, as Optuna does
+    u = np.linspace(0.0, 1.0, 201)[:, None]
+    values = [c["q"] for c in space.decode(u)]
+    assert set(values) == {2.0 * k for k in range(1, 33)}  # every grid value, nothing else
+    # the log scale: half the unit interval lies below the geometric middle (about 11.3)
+    assert sum(v <= 12.0 for v in values) > 90
+    np.testing.assert_allclose(space.snap(u), space.encode(space.decode(u)))  # snapping is decoding
