@@ -19,6 +19,7 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from optuna.distributions import CategoricalDistribution
 from optuna.trial import FrozenTrial, TrialState
 
 from optuna_meta import _compat
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
 __all__ = [
     "RELATIVE_KEY",
     "clash",
+    "effective",
     "pending",
     "read_attr",
     "running_trials",
@@ -90,15 +92,61 @@ def read_attr(attrs: Mapping[str, Any], key: str) -> dict[str, Any]:
     return out if isinstance(out, dict) else {}
 
 
+class _Branches:
+    """What the finished trials show of a conditional space: each one's parameters, and which
+    parameters are categorical (they choose the branches)."""
+
+    def __init__(self, study: Study) -> None:
+        done = study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
+        )
+        self.finished = [t.params for t in done if t.params]
+        self.categorical = {
+            k for t in done for k, d in t.distributions.items() if isinstance(d, CategoricalDistribution)
+        }
+
+
+def effective(claim: Mapping[str, Any], set_so_far: Mapping[str, Any], branches: _Branches) -> dict[str, Any]:
+    """The part of a running trial's ``claim`` that the trial will set, as the finished trials
+    show it.  A claim names every parameter of the relative search space, those of other branches
+    too; compared in full, a proposal that differs from it only in parameters neither trial will
+    set would count as another configuration.  A parameter is left out where the finished trials
+    tie it to another branch: every finished trial that set it set one categorical parameter to
+    one value, and the claim's value there is another (``k``, set only where ``model == "a"``, is
+    left out of a claim with ``model == "b"``).  Parameters the trial has set (``set_so_far``),
+    and those no finished trial ties to a branch, stay."""
+    out = {}
+    for name, value in claim.items():
+        setters = [f for f in branches.finished if name in f]
+        if name in set_so_far or not setters or len(setters) == len(branches.finished):
+            out[name] = value
+            continue
+        other_branch = any(
+            k != name
+            and k in claim
+            and all(k in f and f[k] == setters[0].get(k, _MISSING) for f in setters)
+            and claim[k] != setters[0][k]
+            for k in branches.categorical
+        )
+        if not other_branch:
+            out[name] = value
+    return out
+
+
+_MISSING = object()
+
+
 def pending(
     study: Study, trial: FrozenTrial, inflight: Mapping[int, Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], int]:
     """Configurations of the other running trials (parameters set so far, completed by their
-    recorded claim and by this process's ``inflight`` suggestions, by trial number), and how many
-    running trials numbered before ``trial`` have nothing known yet (another process is choosing
-    their configuration right now)."""
+    recorded claim and by this process's ``inflight`` suggestions, by trial number, less the
+    parameters of other branches: :func:`effective`), and how many running trials numbered
+    before ``trial`` have nothing known yet (another process is choosing their configuration
+    right now)."""
     out = []
     n_unknown_earlier = 0
+    branches: _Branches | None = None
     for t in running_trials(study):
         if t.number == trial.number:
             continue
@@ -108,7 +156,8 @@ def pending(
         for k, v in inflight.get(t.number, {}).items():
             params.setdefault(k, v)
         if params:
-            out.append(params)
+            branches = branches or _Branches(study)
+            out.append(effective(params, t.params, branches))
         elif t.number < trial.number:
             n_unknown_earlier += 1
     return out, n_unknown_earlier
@@ -126,6 +175,7 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
         *running_trials(study),
         *study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
     ]
+    branches: _Branches | None = None
     for t in others:
         if t.number == trial.number:
             continue
@@ -136,6 +186,8 @@ def clash(study: Study, trial: FrozenTrial, params: Mapping[str, Any]) -> int | 
                 continue
             for k, v in claim.items():
                 other.setdefault(k, v)
+            branches = branches or _Branches(study)
+            other = effective(other, t.params, branches)
         if same_configuration(params, other):
             return t.number
     return None

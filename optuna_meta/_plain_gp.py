@@ -167,11 +167,18 @@ def serves(
 
 
 def is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
-    """Whether ``params`` is one of the configurations in ``taken`` that set every parameter of
-    ``space``, compared encoded (to 1e-9, as the engine compares): GPSampler's values pass through
-    its own encoding, so a stored value and GPSampler's value of one grid point can differ in the
-    last bits."""
+    """Whether ``params`` is one of the configurations in ``taken``: for those that set every
+    parameter of ``space``, compared encoded (to 1e-9, as the engine compares: GPSampler's values
+    pass through its own encoding, so a stored value and GPSampler's value of one grid point can
+    differ in the last bits); for those of a conditional space that set only some, equal on every
+    parameter of ``space`` they set (a configuration that differs from one only in parameters it
+    leaves inactive is the same configuration)."""
     full = [t for t in taken if all(n in t and space.contains(n, t[n]) for n in space.params)]
+    partial = [t for t in taken if any(n not in t for n in space.params)]
+    for t in partial:
+        shared = [n for n in space.params if n in t]
+        if shared and all(n in params and params[n] == t[n] for n in shared):
+            return True
     if not full:
         return False
     x = space.encode([params])[0]

@@ -326,6 +326,35 @@ def test_conditional_branches_do_not_repeat_an_effective_configuration() -> None
     assert len(seen) - len(set(seen)) <= 1
 
 
+@pytest.mark.parametrize("with_prior", [False, True])
+def test_trials_in_flight_together_in_a_conditional_space_never_share_a_configuration(
+    with_prior: bool,
+) -> None:
+    # 8 configurations in all: m="a" with k in 0-4, m="b" with j in u/v, m="c"; a running trial's
+    # claim names k and j whatever its branch, and two claims that differ only in the parameters
+    # of another branch are one configuration
+    def objective(t: optuna.Trial) -> float:
+        m = t.suggest_categorical("m", ["a", "b", "c"])
+        if m == "a":
+            return t.suggest_int("k", 0, 4) * 0.1
+        if m == "b":
+            return 1.0 + len(t.suggest_categorical("j", ["u", "vv"]))
+        return 0.5
+
+    prior = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=1))
+    prior.optimize(objective, n_trials=12)
+    for seed in range(3):
+        sampler = MetaSampler(source_studies=[prior] if with_prior else [], seed=seed, n_startup_trials=3)
+        study = optuna.create_study(sampler=sampler)
+        for _ in range(4):
+            trials = [study.ask(), study.ask()]
+            values = [objective(t) for t in trials]
+            for t, v in zip(trials, values, strict=True):
+                study.tell(t, v)
+        seen = [tuple(sorted(t.params.items())) for t in study.trials]
+        assert len(set(seen)) == 8, seen
+
+
 def test_two_workers_with_the_same_seed_and_no_priors_differ() -> None:
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(storage=storage, study_name="s")
