@@ -17,6 +17,8 @@ __all__ = ["SourceSpec", "check_url", "load_prior_studies", "resolve", "url_read
 if TYPE_CHECKING:
     from optuna.storages import BaseStorage
 
+_logger = optuna.logging.get_logger("optuna.metahpo")
+
 SourceSpec = Union["optuna.study.Study", str, Sequence[FrozenTrial], PriorStudy]
 
 
@@ -72,7 +74,13 @@ def load_prior_studies(
             continue
         sid = storage.get_study_id_from_name(s.study_name)
         trials = storage.get_all_trials(sid, deepcopy=False, states=_READ)
-        out.append(from_trials(s.study_name, trials, _direction_names(s.directions), str(label)))
+        try:
+            out.append(from_trials(s.study_name, trials, _direction_names(s.directions), str(label)))
+        except (TypeError, ValueError) as e:  # one study the core cannot hold: the others still serve
+            _logger.warning(
+                f"MetaSampler left out prior study {s.study_name!r} of {label} "
+                f"({type(e).__name__}: {e}); the other studies of that storage are read."
+            )
     return out
 
 

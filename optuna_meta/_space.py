@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+import numpy as np
 from optuna.distributions import (
     BaseDistribution,
     CategoricalDistribution,
@@ -22,8 +23,20 @@ def to_param(dist: BaseDistribution) -> Param:
     if isinstance(dist, IntDistribution):
         return IntParam(dist.low, dist.high, dist.log, dist.step)
     if isinstance(dist, CategoricalDistribution):
-        return CategoricalParam(tuple(dist.choices))
+        return CategoricalParam(_distinct(dist.choices))
     raise TypeError(f"unsupported Optuna distribution {type(dist).__name__}")
+
+
+def _distinct(choices: Iterable[Any]) -> tuple[Any, ...]:
+    """The choices less those equal to an earlier one of the same type: Optuna finds a value's
+    choice by equality, so of ``(0.0, -0.0)`` only the first can ever be suggested (its
+    distribution accepts both; the core's parameter would reject them as duplicates)."""
+    out: list[Any] = []
+    for c in choices:
+        v = c.item() if isinstance(c, np.generic) else c
+        if not any(type(v) is type(o) and (v == o or (v != v and o != o)) for o in out):
+            out.append(v)
+    return tuple(out)
 
 
 def to_search_space(search_space: Mapping[str, BaseDistribution]) -> SearchSpace:

@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 from pathlib import Path
+from typing import Any
 
 import optuna
 import pytest
@@ -47,6 +48,52 @@ def test_unreachable_and_corrupt_prior_storages_warn_and_the_study_goes_on(
     # the readable prior is still used
     assert [p.name for p in sampler.prior_studies(study)] == ["prior"]
     assert study.trials[-1].system_attrs["metahpo:phase"] == "mtgp"
+
+
+def test_a_prior_study_the_core_cannot_hold_is_left_out_alone(
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from optuna_meta import _priors
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    for name in ("good-1", "odd", "good-2"):
+        make_prior(url, name, 1.0, n=10)
+    convert = _priors.from_trials
+
+    def from_trials(name: str, *args: Any) -> Any:
+        if name == "odd":
+            raise ValueError("CategoricalParam.choices must not contain duplicates")
+        return convert(name, *args)
+
+    monkeypatch.setattr(_priors, "from_trials", from_trials)
+    sampler = MetaSampler(source_studies=[f"{url}::*"], seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic(1.0), n_trials=4)
+    assert sorted(p.name for p in sampler.prior_studies(study)) == ["good-1", "good-2"]
+    messages = [r.getMessage() for r in metahpo_log.records]
+    assert sum("left out prior study 'odd'" in m for m in messages) == 1
+
+
+def test_a_categorical_with_equal_choices_of_one_type_is_modelled_as_optuna_suggests_it(
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    # Optuna accepts (0.0, -0.0, 1.0) and finds a value's choice by equality: -0.0 is never suggested
+    def objective(t: optuna.Trial) -> float:
+        return t.suggest_float("x", 0, 1) + t.suggest_categorical("c", [0.0, -0.0, 1.0])
+
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    optuna.create_study(
+        storage=url, study_name="odd", sampler=optuna.samplers.RandomSampler(seed=1)
+    ).optimize(objective, n_trials=8)
+    make_prior(url, "good", 1.0, n=10)
+    target = optuna.create_study(storage=url, study_name="target", sampler=MetaSampler(seed=0))
+    target.optimize(objective, n_trials=5)
+    assert sorted(p.name for p in target.sampler.prior_studies(target)) == ["good", "odd"]  # type: ignore[attr-defined]
+    assert [t.system_attrs["metahpo:phase"] for t in target.trials][-1] == "mtgp"
+    alone = optuna.create_study(sampler=MetaSampler(source_studies=[], seed=0))
+    alone.optimize(objective, n_trials=12)
+    assert "fallback" not in {t.system_attrs.get("metahpo:phase") for t in alone.trials}
+    assert not [r for r in metahpo_log.records if r.levelname == "WARNING"]
 
 
 def test_unreachable_knowledge_base_warns_and_the_sampler_runs_without_priors(
