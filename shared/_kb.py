@@ -76,13 +76,26 @@ def space_from_json(data: Sequence[dict[str, Any]]) -> SearchSpace:
     return SearchSpace(params)
 
 
+_FLOAT_TAG = "$float"  # a non-finite float in a stored JSON value: {"$float": "inf"}
+
+
 def _json_value(v: Any) -> Any:
-    # numpy scalars and other number-likes become plain JSON values.
+    # numpy scalars and other number-likes become plain JSON values; a non-finite float, which
+    # JSON cannot hold, is tagged so that it reads back as itself (a categorical choice inf is
+    # not the choice None; an objective value inf is not NaN).  Databases written before the tag
+    # hold null there, read as None (a parameter) or NaN (a value).
     if hasattr(v, "item") and not isinstance(v, (str, bytes)):
         v = v.item()
     if isinstance(v, float) and not math.isfinite(v):
-        return None
+        return {_FLOAT_TAG: repr(v)}
     return v
+
+
+def _untag(obj: dict[str, Any]) -> Any:
+    """``json.loads``'s ``object_hook``: a tagged non-finite float back to the float."""
+    if len(obj) == 1 and _FLOAT_TAG in obj and obj[_FLOAT_TAG] in ("inf", "-inf", "nan"):
+        return float(obj[_FLOAT_TAG])
+    return obj
 
 
 class KnowledgeBase:
@@ -279,12 +292,13 @@ class KnowledgeBase:
                 done: list[PriorTrial] = []
                 failed: list[dict[str, Any]] = []
                 for number, p, vals in trials:
-                    values = json.loads(vals)
+                    values = json.loads(vals, object_hook=_untag)
+                    params = json.loads(p, object_hook=_untag)
                     if values:
                         nums = tuple(float("nan") if v is None else float(v) for v in values)
-                        done.append(PriorTrial(json.loads(p), nums, by_number.get(number, {})))
+                        done.append(PriorTrial(params, nums, by_number.get(number, {})))
                     else:
-                        failed.append(json.loads(p))
+                        failed.append(params)
                 out.append(
                     PriorStudy(
                         name=s.name,

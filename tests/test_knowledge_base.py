@@ -53,11 +53,24 @@ def test_duplicate_names_need_replace_and_replace_is_whole(tmp_path: Path) -> No
 
 def test_numpy_scalars_and_non_finite_values_are_stored_as_json(tmp_path: Path) -> None:
     kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
-    trial = PriorTrial({"x": np.float64(0.5), "n": np.int64(3)}, (float("inf"),))
-    kb.add_study(PriorStudy("np", (trial,)))
+    space = SearchSpace({"c": CategoricalParam((math.inf, None, 1.0)), "x": FloatParam(0.0, 1.0)})
+    trials = (
+        PriorTrial({"x": np.float64(0.5), "n": np.int64(3), "c": math.inf}, (math.inf,)),
+        PriorTrial({"x": 0.25, "c": None}, (-math.inf,)),
+        PriorTrial({"x": 0.75, "c": 1.0}, (math.nan,)),
+    )
+    kb.add_study(PriorStudy("np", trials, space=space))
     (s,) = kb.load()
-    assert s.trials[0].params == {"x": 0.5, "n": 3}
-    assert math.isnan(s.trials[0].values[0])  # stored as null, never as a fake number
+    # a non-finite number reads back as itself: the choice inf is not the choice None
+    assert [t.params for t in s.trials] == [
+        {"x": 0.5, "n": 3, "c": math.inf},
+        {"x": 0.25, "c": None},
+        {"x": 0.75, "c": 1.0},
+    ]
+    assert s.trials[0].values == (math.inf,)
+    assert s.trials[1].values == (-math.inf,)
+    assert math.isnan(s.trials[2].values[0])
+    assert s.space == space
 
 
 def test_bad_url_is_rejected_with_the_field_name() -> None:
