@@ -164,6 +164,7 @@ class MetaSampler(BaseSampler):
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
         self._engine: MetaEngine | None = None
+        self._engine_study: str | None = None  # the study whose priors the engine holds
         # (study name, trial number) -> the zero-shot configuration served parameter by parameter
         self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
         # (study name, trial number) of trials that started with an empty relative search space
@@ -181,6 +182,7 @@ class MetaSampler(BaseSampler):
         for key in (
             "_lock",
             "_engine",
+            "_engine_study",
             "_zero_shot",
             "_zero_shot_open",
             "_inflight",
@@ -468,7 +470,16 @@ class MetaSampler(BaseSampler):
     # ------------------------------------------------------------------ internals
     def _get_engine(self, study: Study) -> MetaEngine:
         with self._lock:
+            if self._engine is not None and self._engine_study != study.study_name:
+                # one sampler object passed to a second study: its priors are that study's (the
+                # other studies of its storage, or the same sources less the study itself)
+                _logger.info(
+                    f"MetaSampler was used for study {self._engine_study!r} and now serves "
+                    f"{study.study_name!r}: reading its prior studies."
+                )
+                self._engine = None
             if self._engine is None:
+                self._engine_study = study.study_name
                 exclude = [study.study_name]
                 sources: list[PriorSource] = []
                 if self._specs is None:

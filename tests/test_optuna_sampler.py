@@ -355,6 +355,19 @@ def test_trials_in_flight_together_in_a_conditional_space_never_share_a_configur
         assert len(set(seen)) == 8, seen
 
 
+def test_one_sampler_passed_to_a_second_study_reads_that_studys_priors(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    make_prior(url, "b", 1.0, n=10)
+    sampler = MetaSampler(seed=0)  # the other studies of the storage
+    a = optuna.create_study(storage=url, study_name="a", sampler=sampler)
+    a.optimize(quadratic(1.0), n_trials=3)
+    assert [p.name for p in sampler.prior_studies(a)] == ["b"]
+    b = optuna.load_study(storage=url, study_name="b", sampler=sampler)
+    assert [(p.name, len(p.trials)) for p in sampler.prior_studies(b)] == [("a", 3)]  # not itself
+    alone = optuna.create_study(sampler=sampler)  # in memory: no other study
+    assert sampler.prior_studies(alone) == []
+
+
 def test_two_workers_with_the_same_seed_and_no_priors_differ() -> None:
     storage = optuna.storages.InMemoryStorage()
     optuna.create_study(storage=storage, study_name="s")
