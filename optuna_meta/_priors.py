@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 import optuna
@@ -96,9 +97,24 @@ def check_url(spec: str, index: int) -> str:
 
 
 def url_reader(spec: str, exclude: Sequence[str] = ()) -> Callable[[], list[PriorStudy]]:
-    """A function that reads a checked ``"URL::pattern"`` entry (a prior source)."""
+    """A function that reads a checked ``"URL::pattern"`` entry (a prior source).  A SQLite file
+    that does not exist is an error (opening it would create an empty database: a misspelt path
+    would pass unnoticed), and a source that holds no matching study is logged."""
     url, _, pattern = spec.partition("::")
-    return lambda: load_prior_studies(url, pattern or "*", exclude)
+
+    def read() -> list[PriorStudy]:
+        if url.startswith("sqlite:"):
+            import sqlalchemy
+
+            database = sqlalchemy.engine.make_url(url).database
+            if database and database != ":memory:" and not Path(database).exists():
+                raise FileNotFoundError(f"no SQLite database at {database!r}")
+        studies = load_prior_studies(url, pattern or "*", exclude)
+        if not studies:
+            _logger.warning(f"MetaSampler found no prior study matching {pattern or '*'!r} in {url}.")
+        return studies
+
+    return read
 
 
 def resolve(spec: Any, index: int) -> list[PriorStudy]:

@@ -96,6 +96,22 @@ def test_a_categorical_with_equal_choices_of_one_type_is_modelled_as_optuna_sugg
     assert not [r for r in metahpo_log.records if r.levelname == "WARNING"]
 
 
+def test_a_misspelt_sqlite_path_or_a_pattern_that_matches_nothing_is_reported(
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'runs.db'}"
+    make_prior(url, "xgb-1", 1.0, n=10)
+    missing = tmp_path / "rnus.db"
+    sampler = MetaSampler(source_studies=[f"sqlite:///{missing}::xgb-*", f"{url}::lgbm-*"], seed=0)
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic(1.0), n_trials=2)
+    _complete(study, 2)
+    assert not missing.exists()  # opening it would have created an empty database
+    messages = [r.getMessage() for r in metahpo_log.records]
+    assert sum("no SQLite database at" in m and "source_studies[0]" in m for m in messages) == 1
+    assert sum("no prior study matching 'lgbm-*'" in m for m in messages) == 1
+
+
 def test_unreachable_knowledge_base_warns_and_the_sampler_runs_without_priors(
     metahpo_log: pytest.LogCaptureFixture,
 ) -> None:
