@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import numbers
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -155,6 +156,15 @@ class MetaSampler(BaseSampler):
                 _priors.check_url(spec, i) if isinstance(spec, str) else _priors.resolve(spec, i)
                 for i, spec in enumerate(source_studies)
             ]
+        if seed is not None and (
+            not isinstance(seed, numbers.Integral) or isinstance(seed, bool) or not 0 <= seed < 2**32
+        ):
+            raise ValueError(f"seed must be None or an integer in [0, 2**32 - 1] (got {seed!r})")
+        if independent_sampler is not None and not isinstance(independent_sampler, BaseSampler):
+            raise TypeError(
+                "independent_sampler must be an Optuna sampler (optuna.samplers.BaseSampler), "
+                f"got {type(independent_sampler).__name__}"
+            )
         self._seed = seed
         self._rng = np.random.default_rng(seed)
         self._independent_sampler = independent_sampler or TrialSeededRandomSampler(seed)

@@ -6,7 +6,13 @@ import os
 from dataclasses import dataclass
 from typing import Literal, get_args
 
-from metahpo._validation import require
+from metahpo._validation import (
+    require,
+    require_device,
+    require_int,
+    require_path,
+    require_real,
+)
 
 __all__ = ["EngineConfig", "SurrogateName"]
 
@@ -48,37 +54,21 @@ class EngineConfig:
 
     def __post_init__(self) -> None:
         if self.n_startup_trials is not None:
-            require(self.n_startup_trials >= 0, "n_startup_trials", "must be >= 0", self.n_startup_trials)
-        require(self.max_source_studies >= 0, "max_source_studies", "must be >= 0", self.max_source_studies)
-        require(
-            self.max_points_per_study >= 2, "max_points_per_study", "must be >= 2", self.max_points_per_study
-        )
-        require(self.max_prior_points >= 0, "max_prior_points", "must be >= 0", self.max_prior_points)
-        require(0.0 <= self.min_overlap <= 1.0, "min_overlap", "must lie in [0, 1]", self.min_overlap)
-        require(self.n_candidates >= 16, "n_candidates", "must be >= 16", self.n_candidates)
-        require(
-            self.fit_maxiter_cold >= 1 and self.fit_maxiter_warm >= 1,
-            "fit_maxiter_*",
-            "must be >= 1",
-            (self.fit_maxiter_cold, self.fit_maxiter_warm),
-        )
-        require(
-            isinstance(self.device, str)
-            and (self.device in ("auto", "cpu") or self.device.startswith("cuda")),
-            "device",
-            "must be 'auto', 'cpu', 'cuda' or 'cuda:N'",
-            self.device,
-        )
+            require_int(self.n_startup_trials, "n_startup_trials", 0)
+        require_int(self.max_source_studies, "max_source_studies", 0)
+        require_int(self.max_points_per_study, "max_points_per_study", 2)
+        require_int(self.max_prior_points, "max_prior_points", 0)
+        require_real(self.min_overlap, "min_overlap", 0.0, 1.0)
+        require_int(self.n_candidates, "n_candidates", 16)
+        require_int(self.fit_maxiter_cold, "fit_maxiter_cold", 1)
+        require_int(self.fit_maxiter_warm, "fit_maxiter_warm", 1)
+        require_device(self.device)
+        require_path(self.surrogate_cache, "surrogate_cache")
         choices = get_args(SurrogateName)
         require(
             self.surrogate in choices, "surrogate", f"must be one of {', '.join(choices)}", self.surrogate
         )
-        require(
-            self.neural_min_prior_trials >= 0,
-            "neural_min_prior_trials",
-            "must be >= 0",
-            self.neural_min_prior_trials,
-        )
+        require_int(self.neural_min_prior_trials, "neural_min_prior_trials", 0)
 
     def use_neural(self, n_prior_trials: int) -> bool:
         """``surrogate="auto"`` picks the neural surrogate once the aligned prior trials are at

@@ -246,6 +246,10 @@ def test_bad_sources_name_the_field() -> None:
         MetaAlgo(source_trials=[42])
     with pytest.raises(TypeError, match="source_trials must be a list"):
         MetaAlgo(source_trials="prior.pkl")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="n_startup_trials must be an integer >= 0"):
+        MetaAlgo(n_startup_trials=2.5)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="surrogate_cache must be a path"):
+        MetaAlgo(surrogate_cache=42)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -66,6 +66,18 @@ def test_explicit_sources_url_pattern_trials_and_knowledge_base(tmp_path: Path) 
         ({"max_prior_points": -1}, ValueError, "max_prior_points"),
         ({"device": "gpu"}, ValueError, "device must be"),
         ({"knowledge_base": "kb.db"}, ValueError, "knowledge_base must be a SQLAlchemy URL"),
+        ({"n_startup_trials": "5"}, ValueError, "n_startup_trials must be an integer >= 0"),
+        ({"n_startup_trials": 2.5}, ValueError, "n_startup_trials must be an integer"),
+        ({"max_source_studies": None}, ValueError, "max_source_studies must be an integer"),
+        ({"max_source_studies": 2.5}, ValueError, "max_source_studies must be an integer"),
+        ({"max_prior_points": 1.5}, ValueError, "max_prior_points must be an integer"),
+        ({"min_overlap": "0.5"}, ValueError, r"min_overlap must be a number in \[0, 1\]"),
+        ({"device": "cuda:abc"}, ValueError, "device must be"),
+        ({"surrogate_cache": 42}, TypeError, "surrogate_cache must be a path"),
+        ({"seed": -1}, ValueError, r"seed must be None or an integer in \[0, 2\*\*32 - 1\]"),
+        ({"seed": 2**32}, ValueError, "seed must be None or an integer"),
+        ({"seed": "abc"}, ValueError, "seed must be None or an integer"),
+        ({"independent_sampler": 42}, TypeError, "independent_sampler must be an Optuna sampler"),
     ],
 )
 def test_bad_arguments_name_the_field(kwargs: dict, error: type, match: str) -> None:
