@@ -93,13 +93,12 @@ def read_attr(attrs: Mapping[str, Any], key: str) -> dict[str, Any]:
 
 
 class _Branches:
-    """What the finished trials show of a conditional space: each one's parameters, and which
-    parameters are categorical (they choose the branches)."""
+    """What the completed trials show of a conditional space: each one's parameters, and which
+    parameters are categorical (they choose the branches).  Failed and pruned trials are left
+    out: they may have stopped before setting every parameter of their branch."""
 
     def __init__(self, study: Study) -> None:
-        done = study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED, TrialState.FAIL)
-        )
+        done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         self.finished = [t.params for t in done if t.params]
         self.categorical = {
             k for t in done for k, d in t.distributions.items() if isinstance(d, CategoricalDistribution)
@@ -107,30 +106,35 @@ class _Branches:
 
 
 def effective(claim: Mapping[str, Any], set_so_far: Mapping[str, Any], branches: _Branches) -> dict[str, Any]:
-    """The part of a running trial's ``claim`` that the trial will set, as the finished trials
+    """The part of a running trial's ``claim`` that the trial will set, as the completed trials
     show it.  A claim names every parameter of the relative search space, those of other branches
     too; compared in full, a proposal that differs from it only in parameters neither trial will
-    set would count as another configuration.  A parameter is left out where the finished trials
-    tie it to another branch: every finished trial that set it set one categorical parameter to
-    one value, and the claim's value there is another (``k``, set only where ``model == "a"``, is
-    left out of a claim with ``model == "b"``).  Parameters the trial has set (``set_so_far``),
-    and those no finished trial ties to a branch, stay."""
+    set would count as another configuration.  A parameter is left out only on evidence that the
+    claim's branch does not set it: a categorical parameter ``g`` that every completed trial
+    setting it set to one value ``v``, while the claim has another, and a completed trial with
+    ``g`` not ``v`` that did not set it (``k``, set only where ``model == "a"`` and absent where
+    ``model == "c"``, is left out of a claim with ``model == "b"``).  Parameters the trial has set
+    (``set_so_far``) always stay."""
     out = {}
     for name, value in claim.items():
-        setters = [f for f in branches.finished if name in f]
-        if name in set_so_far or not setters or len(setters) == len(branches.finished):
-            out[name] = value
-            continue
-        other_branch = any(
-            k != name
-            and k in claim
-            and all(k in f and f[k] == setters[0].get(k, _MISSING) for f in setters)
-            and claim[k] != setters[0][k]
-            for k in branches.categorical
-        )
-        if not other_branch:
+        if name in set_so_far or not _other_branch(name, claim, branches):
             out[name] = value
     return out
+
+
+def _other_branch(name: str, claim: Mapping[str, Any], branches: _Branches) -> bool:
+    setters = [f for f in branches.finished if name in f]
+    if not setters:
+        return False
+    for g in branches.categorical:
+        if g == name or g not in claim or any(g not in f for f in setters):
+            continue
+        v = setters[0][g]
+        if claim[g] == v or any(f[g] != v for f in setters):
+            continue
+        if any(g in f and f[g] != v and name not in f for f in branches.finished):
+            return True
+    return False
 
 
 _MISSING = object()

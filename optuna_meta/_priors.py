@@ -103,11 +103,18 @@ def url_reader(spec: str, exclude: Sequence[str] = ()) -> Callable[[], list[Prio
     url, _, pattern = spec.partition("::")
 
     def read() -> list[PriorStudy]:
-        if url.startswith("sqlite:"):
+        if url.startswith("sqlite"):
             import sqlalchemy
 
-            database = sqlalchemy.engine.make_url(url).database
-            if database and database != ":memory:" and not Path(database).exists():
+            parsed = sqlalchemy.engine.make_url(url)
+            database = parsed.database
+            if (
+                parsed.get_backend_name() == "sqlite"
+                and database
+                and database != ":memory:"
+                and not database.startswith("file:")  # a URI filename (uri=true): SQLite's own syntax
+                and not Path(database).exists()
+            ):
                 raise FileNotFoundError(f"no SQLite database at {database!r}")
         studies = load_prior_studies(url, pattern or "*", exclude)
         if not studies:

@@ -173,8 +173,7 @@ class MetaSampler(BaseSampler):
 
     def _init_runtime(self) -> None:
         self._lock = threading.RLock()
-        self._engine: MetaEngine | None = None
-        self._engine_study: str | None = None  # the study whose priors the engine holds
+        self._engines: dict[str, MetaEngine] = {}  # study name -> its engine (its priors)
         # (study name, trial number) -> the zero-shot configuration served parameter by parameter
         self._zero_shot: dict[tuple[str, int], dict[str, Any]] = {}
         # (study name, trial number) of trials that started with an empty relative search space
@@ -191,8 +190,7 @@ class MetaSampler(BaseSampler):
         state = self.__dict__.copy()
         for key in (
             "_lock",
-            "_engine",
-            "_engine_study",
+            "_engines",
             "_zero_shot",
             "_zero_shot_open",
             "_inflight",
@@ -349,8 +347,8 @@ class MetaSampler(BaseSampler):
 
         params = self._claim(study, trial, make, scatter)
         with self._lock:
-            first_time = space.signature() not in self._reported
-            self._reported.add(space.signature())
+            first_time = (study.study_name, space.signature()) not in self._reported
+            self._reported.add((study.study_name, space.signature()))
         if first_time and engine.priors:
             report = engine.alignment(space, direction)
             _logger.info(f"MetaSampler prior alignment for {sorted(space.params)}: {report.summary()}")
@@ -479,17 +477,12 @@ class MetaSampler(BaseSampler):
 
     # ------------------------------------------------------------------ internals
     def _get_engine(self, study: Study) -> MetaEngine:
+        """The engine of ``study``: one per study name, so that one sampler object passed to
+        several studies gives each its own priors (the other studies of its storage, or the same
+        sources less the study itself), never another study's nor a copy of itself."""
         with self._lock:
-            if self._engine is not None and self._engine_study != study.study_name:
-                # one sampler object passed to a second study: its priors are that study's (the
-                # other studies of its storage, or the same sources less the study itself)
-                _logger.info(
-                    f"MetaSampler was used for study {self._engine_study!r} and now serves "
-                    f"{study.study_name!r}: reading its prior studies."
-                )
-                self._engine = None
-            if self._engine is None:
-                self._engine_study = study.study_name
+            engine = self._engines.get(study.study_name)
+            if engine is None:
                 exclude = [study.study_name]
                 sources: list[PriorSource] = []
                 if self._specs is None:
@@ -509,12 +502,12 @@ class MetaSampler(BaseSampler):
                 if kb is not None:
                     sources.append((f"knowledge_base ({kb.url!r})", lambda: kb.load(exclude=exclude)))
                 priors = read_priors(sources, self._warn, "MetaSampler")
-                self._engine = MetaEngine(priors, self._config)
+                engine = self._engines[study.study_name] = MetaEngine(priors, self._config)
                 _logger.info(
                     f"MetaSampler loaded {len(priors)} prior studies "
-                    f"({sum(len(p.trials) for p in priors)} trials)."
+                    f"({sum(len(p.trials) for p in priors)} trials) for study {study.study_name!r}."
                 )
-            return self._engine
+            return engine
 
     def _history(self, study: Study, space: SearchSpace) -> _History:
         """The finished trials in ``space``'s terms: observed configurations and their values,

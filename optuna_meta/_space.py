@@ -28,15 +28,21 @@ def to_param(dist: BaseDistribution) -> Param:
 
 
 def _distinct(choices: Iterable[Any]) -> tuple[Any, ...]:
-    """The choices less those equal to an earlier one of the same type: Optuna finds a value's
-    choice by equality, so of ``(0.0, -0.0)`` only the first can ever be suggested (its
-    distribution accepts both; the core's parameter would reject them as duplicates)."""
+    """The choices less those equal to an earlier one: Optuna finds a value's choice by equality
+    (``tuple.index``), so of ``(0.0, -0.0)`` or ``(1, True)`` only the first can ever be suggested
+    or stored (its distribution accepts both; the core, which tells types apart, would model a
+    second choice that runs as the first, or reject ``0.0`` and ``-0.0`` as duplicates).  NaN
+    choices are one choice, as Optuna treats them."""
     out: list[Any] = []
     for c in choices:
         v = c.item() if isinstance(c, np.generic) else c
-        if not any(type(v) is type(o) and (v == o or (v != v and o != o)) for o in out):
+        if not any(v == o or (_is_nan(v) and _is_nan(o)) for o in out):
             out.append(v)
     return tuple(out)
+
+
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, float) and v != v
 
 
 def to_search_space(search_space: Mapping[str, BaseDistribution]) -> SearchSpace:

@@ -236,9 +236,11 @@ def _short(names: Sequence[str], limit: int = 4) -> str:
 
 def _last_misleading(study: optuna.Study) -> tuple[int, list[str]] | None:
     """``(trial number, names)``: the prior studies that the last choice of prior studies recorded
-    in the study left out as misleading (``metahpo:info`` ``misleading_sources``; a trial that
-    records ``sources`` without it chose none).  None when no trial recorded a choice."""
+    in the study left out as misleading (``metahpo:info`` ``misleading_sources`` of a model trial;
+    one that records ``sources`` without it chose none).  None when no trial recorded a choice."""
     for r in reversed(trial_records(study)):
+        if r.phase not in _MODEL_PHASES:  # a portfolio trial names the study its row came from
+            continue
         names = r.info.get("misleading_sources")
         if isinstance(names, list):
             return r.number, [str(n) for n in names]

@@ -112,7 +112,8 @@ class _Call:
     # not to propose again: the finished, failed and pruned configurations with NaN where the trial
     # did not set a parameter (inactive: any value of it is the same configuration; a trial that
     # failed before setting an active parameter therefore blocks every value of it), then the
-    # pending ones as encoded (their claims are complete)
+    # pending ones, NaN too where a claim leaves a parameter out (an adapter leaves out those of
+    # another branch than the claim's)
     exclude: np.ndarray
     seed: int
     fixed: dict[int, float]  # encoded feature -> value
@@ -318,8 +319,9 @@ class MetaEngine:
                 inactive conditional one) is imputed like a prior's missing parameter.
             values: their objective values (finite): one per configuration, or one sequence of
                 one value per objective.
-            pending: configurations being evaluated now (complete or partial; partial ones are
-                completed with the centre of the missing ranges).
+            pending: configurations being evaluated now (complete or partial: the model completes
+                a partial one with the centre of the missing ranges, and no suggestion repeats it
+                in the parameters it names).
             seed: the seed of this call.
             fixed: parameter values the suggestion must keep (e.g. a partially enqueued trial).
             portfolio_offset: portfolio rows to leave to concurrent trials that started earlier
@@ -370,7 +372,7 @@ class MetaEngine:
             exclude=np.vstack(
                 [
                     space.encode_partial([*observed, *failed, *pruned], missing=np.nan),
-                    space.encode_partial(pending),
+                    space.encode_partial(pending, missing=np.nan),
                 ]
             ),
             seed=seed,

@@ -68,6 +68,13 @@ class FloatParam:
             require(self.low > 0, "FloatParam.low", "must be > 0 when log=True", self.low)
         if self.step is not None:
             require(self.step > 0, "FloatParam.step", "must be > 0", self.step)
+            if self.log:  # the grid's cells reach half a step below low, on the log scale
+                require(
+                    self.low > self.step / 2,
+                    "FloatParam.low",
+                    "must be > step / 2 when log=True and a step is set",
+                    (self.low, self.step),
+                )
             # As Optuna does: a high that is off the step grid is moved down onto it.
             lo, st = Decimal(str(self.low)), Decimal(str(self.step))
             k = int((Decimal(str(self.high)) - lo) // st)

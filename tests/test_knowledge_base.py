@@ -137,3 +137,21 @@ def test_infinite_constraint_values_are_kept(tmp_path: Path) -> None:
     kb.add_study(PriorStudy("c", (PriorTrial({"x": 0.1}, (1.0,), {"latency": math.inf}),)))
     (loaded,) = kb.load()
     assert loaded.trials[0].constraints == {"latency": math.inf}
+
+
+def test_a_database_written_before_the_non_finite_tag_reads_as_it_did(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import metahpo._kb as kb_module
+
+    def untagged(v: object) -> object:  # the writer before the tag: non-finite floats as null
+        v = v.item() if isinstance(v, np.generic) else v
+        return None if isinstance(v, float) and not math.isfinite(v) else v
+
+    monkeypatch.setattr(kb_module, "_json_value", untagged)
+    kb = KnowledgeBase(f"sqlite:///{tmp_path / 'kb.db'}")
+    kb.add_study(PriorStudy("old", (PriorTrial({"x": 0.5, "c": math.inf}, (math.inf,)),)))
+    monkeypatch.undo()
+    (s,) = kb.load()
+    assert s.trials[0].params == {"x": 0.5, "c": None}
+    assert math.isnan(s.trials[0].values[0])

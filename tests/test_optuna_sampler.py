@@ -378,6 +378,10 @@ def test_one_sampler_passed_to_a_second_study_reads_that_studys_priors(tmp_path:
     assert [(p.name, len(p.trials)) for p in sampler.prior_studies(b)] == [("a", 3)]  # not itself
     alone = optuna.create_study(sampler=sampler)  # in memory: no other study
     assert sampler.prior_studies(alone) == []
+    # back to the first study: its own engine, its alignment recorded for each study
+    assert [p.name for p in sampler.prior_studies(a)] == ["b"]
+    b.optimize(quadratic(1.0), n_trials=1)
+    assert any("metahpo:alignment" in t.system_attrs for t in b.trials)
 
 
 def test_two_workers_with_the_same_seed_and_no_priors_differ() -> None:
@@ -567,7 +571,7 @@ def test_a_first_trial_is_modelled_when_others_finish_while_it_loads_the_priors(
     load = sampler._get_engine
 
     def get_engine(study: optuna.Study) -> object:
-        if sampler._engine is None:  # other workers' trials finish while this one loads
+        if study.study_name not in sampler._engines:  # other workers' trials finish while this one loads
             fast.tell(first, first_value)
             fast.optimize(objective, n_trials=n_finished - 1)
         return load(study)

@@ -116,6 +116,7 @@ def test_off_grid_high_moves_down_like_optuna() -> None:
         (lambda: FloatParam(0.0, 1.0, log=True), "FloatParam.low"),
         (lambda: FloatParam(0.0, math.inf), "FloatParam.low/high"),
         (lambda: FloatParam(0.0, 1.0, step=-1.0), "FloatParam.step"),
+        (lambda: FloatParam(0.01, 1.0, log=True, step=0.1), "FloatParam.low"),
         (lambda: IntParam(0, 10, log=True), "IntParam.low"),
         (lambda: IntParam(1, 10, step=0), "IntParam.step"),
         (lambda: CategoricalParam(()), "CategoricalParam.choices"),
