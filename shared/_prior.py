@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import math
+import numbers
 import zlib
 from collections import Counter
 from collections.abc import Mapping, Sequence
@@ -68,6 +69,36 @@ class PriorTrial:
     values: tuple[float, ...]
     constraints: Mapping[str, float] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        require(
+            isinstance(self.params, Mapping), "PriorTrial.params", "must map names to values", self.params
+        )
+        require(
+            isinstance(self.values, Sequence) and not isinstance(self.values, (str, bytes)),
+            "PriorTrial.values",
+            "must be a sequence of numbers, one per objective, such as (0.93,)",
+            self.values,
+        )
+        values = tuple(self.values)
+        require(
+            len(values) >= 1 and all(_is_number(v) for v in values),
+            "PriorTrial.values",
+            "must hold at least one number (NaN and inf mark a failed trial)",
+            values,
+        )
+        object.__setattr__(self, "values", values)
+        require(
+            isinstance(self.constraints, Mapping)
+            and all(isinstance(k, str) and _is_number(v) for k, v in self.constraints.items()),
+            "PriorTrial.constraints",
+            "must map constraint names to numbers",
+            self.constraints,
+        )
+
+
+def _is_number(v: object) -> bool:
+    return isinstance(v, numbers.Real) and not isinstance(v, bool)
+
 
 @dataclass(frozen=True)
 class PriorStudy:
@@ -109,6 +140,8 @@ class PriorStudy:
                     d,
                 )
         object.__setattr__(self, "trials", tuple(self.trials))
+        for i, t in enumerate(self.trials):
+            require(isinstance(t, PriorTrial), f"PriorStudy.trials[{i}]", "must be a PriorTrial", t)
         object.__setattr__(self, "failed", tuple(self.failed))
         for i, f in enumerate(self.failed):
             require(isinstance(f, Mapping), f"PriorStudy.failed[{i}]", "must map names to values", f)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import pickle
 from collections import Counter, deque
+from typing import Any
 
 import numpy as np
 import pytest
@@ -589,6 +590,24 @@ def test_aligned_priors_keep_their_failed_configurations() -> None:
     assert rep.dropped == []
     with pytest.raises(ValueError, match=r"PriorStudy.failed\[0\]"):
         PriorStudy("bad", (), failed=(1.0,))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("make", "field"),
+    [
+        (lambda: PriorTrial({"x": 1.0}, 1.0), "PriorTrial.values must be a sequence"),  # not (1.0,)
+        (lambda: PriorTrial({"x": 1.0}, ()), "PriorTrial.values must hold at least one number"),
+        (lambda: PriorTrial({"x": 1.0}, ("a",)), "PriorTrial.values must hold at least one number"),
+        (lambda: PriorTrial([1.0], (1.0,)), "PriorTrial.params must map"),
+        (lambda: PriorTrial({"x": 1.0}, (1.0,), {"c": "x"}), "PriorTrial.constraints must map"),
+        (lambda: PriorStudy("s", (1.0,)), r"PriorStudy.trials\[0\] must be a PriorTrial"),
+    ],
+)
+def test_malformed_prior_trials_are_rejected_naming_the_field(make: Any, field: str) -> None:
+    # before, a bare float as values was accepted and every model trial of the study fell back
+    with pytest.raises(ValueError, match=field):
+        make()
+    assert PriorTrial({"x": 1.0}, [np.float64(2.0), math.nan]).values[0] == 2.0  # a list and NaN are fine
 
 
 def _constrained_prior(name: str, seed: int) -> PriorStudy:
