@@ -173,14 +173,20 @@ def load_cached(path: Path, digest: str | None, *, family: str = "") -> tuple[Tr
 class TrainingLock:
     """An exclusive lock file next to the cache path: one process trains, the others see
     ``acquired`` False and use the multi-task GP meanwhile.  A lock older than 30 minutes is
-    taken to be left by a crashed process and is broken."""
+    taken to be left by a crashed process and is broken.  Where the folder cannot be written,
+    ``error`` holds why (and ``acquired`` is False)."""
 
     def __init__(self, path: Path) -> None:
         self.path = path.with_name(path.name + ".lock")
         self.acquired = False
+        self.error: OSError | None = None  # the cache folder cannot be written (then not acquired)
 
     def __enter__(self) -> TrainingLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            self.error = e
+            return self
         for _ in range(2):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -192,6 +198,9 @@ class TrainingLock:
                 if age > _LOCK_STALE_SECONDS:
                     self.path.unlink(missing_ok=True)
                     continue
+                return self
+            except OSError as e:
+                self.error = e
                 return self
             with os.fdopen(fd, "w") as f:
                 f.write(f"{os.getpid()}\n")

@@ -132,7 +132,7 @@ class NeuralSurrogate:
         if reason != "missing":
             notes.append(f"neural surrogate cache {path} is {reason}; retraining it")
         with cache.TrainingLock(path) as lock:
-            if not lock.acquired:
+            if not lock.acquired and lock.error is None:
                 return NeuralTraining(None, str(path), trained=False, warnings=notes)
             init, init_path = (None, "") if force else cache.newest_of_family([path, path.parent], family)
             with limit_threads(1):
@@ -152,6 +152,16 @@ class NeuralSurrogate:
             }
             if init is not None:
                 meta["warm_start"] = init_path
-            cache.save_cached(path, result, digest, meta, family)
+            unwritable: OSError | None = lock.error
+            if unwritable is None:
+                try:
+                    cache.save_cached(path, result, digest, meta, family)
+                except OSError as e:  # a full disk, say: the model serves this process all the same
+                    unwritable = e
+            if unwritable is not None:
+                notes.append(
+                    f"neural surrogate cache {path} cannot be written ({type(unwritable).__name__}: "
+                    f"{unwritable}); the model is kept in memory for this process, not cached"
+                )
         self._result = result
         return NeuralTraining(result, str(path), trained=True, warnings=notes, warm_start=init_path or None)

@@ -259,6 +259,25 @@ def test_a_corrupt_model_file_is_reported_and_left_alone(
     assert len(list((tmp_path / "cache").glob("dkgp-*.pt"))) == 1
 
 
+def test_a_cache_that_cannot_be_written_keeps_the_model_in_memory(
+    tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
+) -> None:
+    prior = make_prior(None, "prior", 1.0, n=30)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    sampler = MetaSampler(
+        source_studies=[prior], seed=0, surrogate="neural", surrogate_cache=str(blocker / "cache")
+    )
+    study = optuna.create_study(sampler=sampler)
+    study.optimize(quadratic(1.0), n_trials=6)
+    # before, every model trial fell back to random; now the model is trained once and serves
+    assert [t.system_attrs["metahpo:phase"] for t in study.trials][3:] == ["neural"] * 3
+    messages = [r.getMessage() for r in metahpo_log.records]
+    assert sum("cannot be written" in m and "kept in memory" in m for m in messages) == 1
+    assert not any("falls back" in m for m in messages)
+    assert blocker.read_text() == "not a folder"
+
+
 def test_a_corrupt_cache_file_in_the_cache_folder_is_replaced(
     tmp_path: Path, metahpo_log: pytest.LogCaptureFixture
 ) -> None:
