@@ -229,6 +229,9 @@ def _train(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("metahpo train: interrupted; the cache file was not changed", file=sys.stderr)
         return 130
+    except OSError as e:
+        print(f"metahpo train: cannot write the model file ({type(e).__name__}: {e})", file=sys.stderr)
+        return 1
     finally:
         if bar is not None:
             bar.close()

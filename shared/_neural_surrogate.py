@@ -158,6 +158,8 @@ class NeuralSurrogate:
                     cache.save_cached(path, result, digest, meta, family)
                 except OSError as e:  # a full disk, say: the model serves this process all the same
                     unwritable = e
+            if unwritable is not None and replace_file:
+                raise unwritable  # ``metahpo train``: writing the file is the point
             if unwritable is not None:
                 notes.append(
                     f"neural surrogate cache {path} cannot be written ({type(unwritable).__name__}: "

@@ -323,6 +323,11 @@ def test_cli_train_then_info_and_the_sampler_uses_the_trained_file(
     assert "| xgb-1 | 20 | 0 | c, k, x, y |" in info  # aligned: 20 used, 0 skipped
     assert "alignment with other-model" in info
     assert main(["train", "--storage", url, "--out", str(tmp_path / "model.bin")]) == 2
+    # --out where no file can be written: an error, not a model kept in memory
+    (tmp_path / "a-file").write_text("not a folder")
+    unwritable = ["train", "--storage", url, "--study-pattern", "xgb-*", "--force"]
+    assert main([*unwritable, "--out", str(tmp_path / "a-file" / "model.pt")]) == 1
+    assert "cannot write the model file" in capsys.readouterr().err
     # A study with the same priors and space loads the trained file instead of training.
     stamp = out.stat().st_mtime_ns
     sampler = MetaSampler(
