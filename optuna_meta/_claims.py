@@ -137,9 +137,6 @@ def _other_branch(name: str, claim: Mapping[str, Any], branches: _Branches) -> b
     return False
 
 
-_MISSING = object()
-
-
 def pending(
     study: Study, trial: FrozenTrial, inflight: Mapping[int, Mapping[str, Any]]
 ) -> tuple[list[dict[str, Any]], int]:
