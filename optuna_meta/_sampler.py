@@ -55,6 +55,8 @@ class _History(NamedTuple):
     pruned: list[dict[str, Any]]
     constraints: list[dict[str, float]]  # per observed trial (empty dicts without constraints)
     n_complete: int  # COMPLETE trials, in the space or not
+    curves: list[dict[int, float]]  # per observed trial: its intermediate values by step
+    pruned_curves: list[dict[int, float]]  # per pruned trial
 
 
 class MetaSampler(BaseSampler):
@@ -84,7 +86,11 @@ class MetaSampler(BaseSampler):
     LogEI over the best feasible result; in a single-objective study, once a feasible result
     exists, a configuration the constraint models give less than a 0.2 chance of feasibility is
     penalised steeply), FAIL trials teach a feasibility model, pruned ones are never proposed
-    again.  Any error inside a suggestion is logged once and that trial falls back to
+    again and, in a single-objective study whose trials ``report`` intermediate values, teach
+    the engine's models at an estimate of their final value: the completed trials' final value
+    at the rank the pruned trial had among them at the last step it reported (a diverged run,
+    NaN there, as the worst; Optuna's ``GPSampler``, where it serves, ignores pruned trials).
+    Any error inside a suggestion is logged once and that trial falls back to
     ``independent_sampler``: the sampler never fails the user's study.
 
     Args:
@@ -333,6 +339,9 @@ class MetaSampler(BaseSampler):
                 failed=h.failed,
                 pruned=h.pruned,
                 constraints=h.constraints if any(h.constraints) else (),
+                # pruned trials teach the model at an estimate of their final value
+                curves=h.curves if any(h.pruned_curves) else (),
+                pruned_curves=h.pruned_curves if any(h.pruned_curves) else (),
             )
 
         def scatter(pending: list[dict[str, Any]], other: int) -> Suggestion:
@@ -512,22 +521,26 @@ class MetaSampler(BaseSampler):
     def _history(self, study: Study, space: SearchSpace) -> _History:
         """The finished trials in ``space``'s terms: observed configurations and their values,
         failed ones (raised, or a non-finite value: never proposed again, and a feasibility model
-        learns where they happen) and pruned ones (never proposed again).  Parameters a trial did
+        learns where they happen) and pruned ones (never proposed again; with their learning
+        curves, and the completed trials', the engine models them at an estimate of their final
+        value).  Parameters a trial did
         not set (inactive conditional ones) are left out: the engine imputes them."""
         trials = study.get_trials(deepcopy=False, states=_FINISHED)
-        h = _History([], [], [], [], [], sum(t.state == TrialState.COMPLETE for t in trials))
+        h = _History([], [], [], [], [], sum(t.state == TrialState.COMPLETE for t in trials), [], [])
         for t in trials:
             params = {n: t.params[n] for n in space.params if n in t.params}
             if not params:
                 continue
             if t.state == TrialState.PRUNED:
                 h.pruned.append(params)
+                h.pruned_curves.append(dict(t.intermediate_values))
                 continue
             vs = [float(v) for v in t.values] if t.state == TrialState.COMPLETE and t.values else [math.nan]
             if all(math.isfinite(v) for v in vs):
                 h.observed.append(params)
                 h.values.append(vs[0] if len(vs) == 1 else vs)
                 h.constraints.append(dict(t.constraints))
+                h.curves.append(dict(t.intermediate_values))
             else:
                 h.failed.append(params)
         return h

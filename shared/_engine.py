@@ -49,8 +49,10 @@ from metahpo._prior import (
     align_studies,
     constraint_columns,
     copula_scores,
+    score_against,
     standardised_scores,
 )
+from metahpo._pruned import estimate_pruned_values
 from metahpo._runtime import is_cuda_oom, limit_threads, resolve_device, seeded, threads_for
 from metahpo._space import SearchSpace
 from metahpo._surrogate import Fitted, SurrogateUnavailable, TargetData
@@ -109,6 +111,8 @@ class _Call:
     X_pend: np.ndarray  # (p, F)
     X_fail: np.ndarray  # (f, F) configurations whose trial failed
     C_obs: dict[str, np.ndarray]  # constraint name -> (n,) values of the observed (NaN: not recorded)
+    X_est: np.ndarray  # (e, F) pruned configurations with an estimated final value
+    v_est: np.ndarray  # (e,) those estimates (single-objective only; metahpo._pruned)
     # not to propose again: the finished, failed and pruned configurations with NaN where the trial
     # did not set a parameter (inactive: any value of it is the same configuration; a trial that
     # failed before setting an active parameter therefore blocks every value of it), then the
@@ -307,6 +311,8 @@ class MetaEngine:
         failed: Sequence[Mapping[str, Any]] = (),
         pruned: Sequence[Mapping[str, Any]] = (),
         constraints: Sequence[Mapping[str, float]] = (),
+        curves: Sequence[Mapping[int, float]] = (),
+        pruned_curves: Sequence[Mapping[int, float]] = (),
     ) -> Suggestion:
         """Propose one configuration of ``space``.
 
@@ -330,8 +336,11 @@ class MetaEngine:
             failed: target configurations whose trial failed (raised, or gave a non-finite
                 value): never proposed again (unless nothing else is left), and a feasibility model
                 learns where trials fail (the acquisition is weighted by the probability of success).
-            pruned: target configurations whose trial was pruned: never proposed again; not
-                modelled (a pruned trial was stopped for being unpromising, not for failing).
+            pruned: target configurations whose trial was pruned: never proposed again, and, in a
+                single-objective study with learning curves (``curves`` and ``pruned_curves``),
+                modelled at an estimate of their final value (they teach where not to go; a
+                pruned trial was stopped for being unpromising, not for failing, so the
+                feasibility model does not learn from it).
             constraints: empty, or one mapping per observed configuration of constraint values by
                 name (feasible iff every value is <= 0; a name a trial lacks is not known for
                 it).  Each constraint gets a GP (multi-task with the prior studies that recorded
@@ -339,6 +348,16 @@ class MetaEngine:
                 improves on the best feasible result (before any: the probability alone); once a
                 feasible result exists, a single-objective study's acquisition is penalised
                 steeply below a 0.2 probability of meeting the constraints.
+            curves: empty, or one learning curve per observed configuration (step -> intermediate
+                value, in the objective's direction; empty where a trial reported none).
+            pruned_curves: empty, or one learning curve per pruned configuration.  A pruned
+                trial is ranked among the observed ones at the latest step it
+                reported (NaN values aside) that at least three of them reported too, and its
+                estimate is their final value at that rank; a trial whose last value is NaN or
+                infinitely bad (diverged) is estimated at the worst final value
+                (:func:`metahpo._pruned.estimate_pruned_values`).  A pruned trial that set every
+                active parameter joins the models' fit at its estimate, scored against the
+                results as a new result would be, and is never the best result.
         """
         require(
             len(observed) == len(values),
@@ -361,6 +380,27 @@ class MetaEngine:
             "must be empty or have one mapping per observed config",
             (len(constraints), len(observed)),
         )
+        require(
+            not curves or len(curves) == len(observed),
+            "curves",
+            "must be empty or have one learning curve per observed config",
+            (len(curves), len(observed)),
+        )
+        require(
+            not pruned_curves or len(pruned_curves) == len(pruned),
+            "pruned_curves",
+            "must be empty or have one learning curve per pruned config",
+            (len(pruned_curves), len(pruned)),
+        )
+        X_est, v_est = np.empty((0, space.n_features)), np.empty(0)
+        if curves and pruned_curves and len(directions) == 1 and V is not None:
+            estimates = estimate_pruned_values(curves, V[:, 0], pruned_curves, directions[0])
+            # only a trial that set every active parameter before it was pruned is a configuration
+            # to teach (one stopped earlier would be taught at made-up values of the rest)
+            X_p = space.impute_inactive(space.encode_partial(pruned, missing=np.nan))
+            known = np.flatnonzero(np.isfinite(estimates) & ~np.isnan(X_p).any(axis=1))
+            if known.size:
+                X_est, v_est = X_p[known], estimates[known]
         call = _Call(
             space=space,
             directions=directions,
@@ -369,6 +409,8 @@ class MetaEngine:
             X_pend=space.encode_partial(pending),
             X_fail=space.encode_partial(failed),
             C_obs=constraint_columns(constraints),
+            X_est=X_est,
+            v_est=v_est,
             exclude=np.vstack(
                 [
                     space.encode_partial([*observed, *failed, *pruned], missing=np.nan),
@@ -449,8 +491,30 @@ class MetaEngine:
             feasible=call.feasible,
         )
         _record_predictions(st, data)
+        fit_data = data
+        if call.v_est.size:
+            # pruned trials' estimated final values teach the models where not to go, each scored
+            # against the results as a new result would be (the results keep their scores); the
+            # record of predictions and the choice between models keep to the results
+            n, e = call.X_obs.shape[0], call.v_est.size
+            fit_data = TargetData(
+                X_obs=np.vstack([call.X_obs, call.X_est]),
+                z_obs=np.r_[
+                    data.z_obs, [score_against(call.values, v, call.direction, "copula") for v in call.v_est]
+                ],
+                y_obs=np.r_[
+                    data.y_obs,
+                    [score_against(call.values, v, call.direction, "standardised") for v in call.v_est],
+                ],
+                X_pend=call.X_pend,
+                seed=call.seed,
+                device=device,
+                feasible=None if call.feasible is None else np.r_[call.feasible, np.ones(e, dtype=bool)],
+                estimated=np.r_[np.zeros(n, dtype=bool), np.ones(e, dtype=bool)],
+            )
+            info["n_pruned_estimated"] = int(call.v_est.size)
         with seeded(call.seed):
-            candidates = self._candidates(st, data, notes)
+            candidates = self._candidates(st, fit_data, notes)
             st.last_models = (
                 {k: f.predict for k, f in candidates.items() if f.predict is not None}
                 if len(candidates) > 1
@@ -664,7 +728,7 @@ class MetaEngine:
         out: dict[str, Fitted] = {fitted.phase: fitted}
         # no challenger when the transfer model kept no prior (every one left out as misleading,
         # or none usable): it is a GP on the target alone itself
-        if data.X_obs.shape[0] >= _PREQ_WINDOW and fitted.phase != "gp":
+        if data.n_results >= _PREQ_WINDOW and fitted.phase != "gp":
             out["target_gp"] = st.target_gp(self.config).fit(data)
         return out
 

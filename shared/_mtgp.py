@@ -464,7 +464,10 @@ class GPSurrogate:
 
     def fit(self, data: TargetData) -> Fitted:
         n_obs = data.X_obs.shape[0]
-        sources = self._select_sources(data.X_obs, data.z_obs)
+        # the priors are chosen (and judged misleading) on the results alone, as learns_from_priors
+        # judges them; estimated rows (pruned trials) only join the fit
+        real = slice(None) if data.estimated is None else ~data.estimated
+        sources = self._select_sources(data.X_obs[real], data.z_obs[real])
         # With prior tasks every task is on the copula scale (only ranks compare across studies);
         # the target alone keeps its standardised values.  Ablation without priors (lcbench, 5 tasks
         # x 2 seeds, regret@25/@50): copula 0.138/0.068, standardised 0.093/0.051, GPSampler

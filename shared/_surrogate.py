@@ -46,6 +46,9 @@ class TargetData:
         seed: the seed of this suggestion.
         device: where the tensors live.
         feasible: ``(n,)`` True where the trial broke no constraint; None when all are feasible.
+        estimated: ``(n,)`` True where the score is an estimate, not a result (a pruned trial's,
+            from its learning curve: :mod:`metahpo._pruned`); None when none is.  Such a row
+            teaches the model but is never the incumbent.
     """
 
     X_obs: np.ndarray
@@ -55,16 +58,28 @@ class TargetData:
     seed: int
     device: torch.device
     feasible: np.ndarray | None = None
+    estimated: np.ndarray | None = None
+
+    @property
+    def n_results(self) -> int:
+        """The rows that are results (not estimates)."""
+        n = self.X_obs.shape[0]
+        return int(n if self.estimated is None else n - self.estimated.sum())
 
     def incumbent(self, scores: np.ndarray) -> float:
-        """The best of ``(n,)`` scores among the feasible results (among all when none is)."""
-        ok = self.feasible
-        return float(scores[ok].max() if ok is not None and ok.any() else scores.max())
+        """The best of ``(n,)`` scores among the feasible results (among all results when none is
+        feasible); estimates never count."""
+        real = np.ones(scores.shape[0], dtype=bool) if self.estimated is None else ~self.estimated
+        ok = real if self.feasible is None else real & self.feasible
+        return float(scores[ok].max() if ok.any() else scores[real].max())
 
     def top(self, k: int) -> np.ndarray:
-        """``(min(k, n), F)``: the ``k`` best finished configurations, feasible ones first."""
-        ok = self.feasible if self.feasible is not None else np.ones(self.z_obs.shape[0], dtype=bool)
-        return self.X_obs[np.lexsort((-self.z_obs, ~ok))[:k]]
+        """``(min(k, n), F)``: the ``k`` best finished configurations, feasible results first,
+        estimates last."""
+        n = self.z_obs.shape[0]
+        ok = self.feasible if self.feasible is not None else np.ones(n, dtype=bool)
+        est = self.estimated if self.estimated is not None else np.zeros(n, dtype=bool)
+        return self.X_obs[np.lexsort((-self.z_obs, ~ok, est))[:k]]
 
 
 @dataclass

@@ -892,3 +892,76 @@ def test_a_pending_configuration_of_a_conditional_space_is_not_proposed_again() 
         for seed in range(3):
             again = engine.suggest(space, "minimize", [], [], pending=[{"a": "y"}], seed=seed)
             assert again.params["a"] == "x", again.params
+
+
+def test_pruned_trials_estimated_from_their_learning_curves() -> None:
+    from metahpo._pruned import estimate_pruned_values
+
+    nan, inf = float("nan"), float("inf")
+    curves = [{1: 5.0, 2: 4.0}, {1: 3.0, 2: 2.0}, {1: 4.0, 2: 3.0}, {1: 6.0, 2: nan}]
+    finals = [3.5, 1.0, 2.0, 4.0]
+    pruned = [{1: 7.0, 2: 5.0}, {1: 3.5}, {1: 1.0}, {3: 1.0}, {}, {1: 4.0, 3: 0.5}]
+    est = estimate_pruned_values(curves, finals, pruned, "minimize")
+    # behind all three with a value at step 2: their worst final; among the four at step 1, one
+    # of four better (the 0.25-quantile of all four finals); ahead of all: the best final
+    assert est[:3].tolist() == [3.5, 1.75, 1.0]
+    # a step no three completed trials reported, or no curve: nothing to rank against
+    assert np.isnan(est[3])
+    assert np.isnan(est[4])
+    # a last step without references: ranked at the step before, one of four better and one tied
+    # (r = 1.5 / 4): the 0.375-quantile of the four finals
+    assert est[5] == pytest.approx(2.1875)
+    # a run that diverged (NaN, or infinitely bad, at its last step) is as bad as the worst, however
+    # good it looked before; an infinitely good value ranks first
+    diverged = estimate_pruned_values(
+        curves, finals, [{1: 0.5, 2: nan}, {1: 0.5, 2: inf}, {2: -inf}], "minimize"
+    )
+    assert diverged.tolist() == [4.0, 4.0, 1.0]
+    # maximising mirrors minimising
+    mirrored = estimate_pruned_values(
+        [{k: -v for k, v in c.items()} for c in curves],
+        [-v for v in finals],
+        [{1: -7.0, 2: -5.0}],
+        "maximize",
+    )
+    assert mirrored.tolist() == [-3.5]
+    with pytest.raises(ValueError, match="curves"):
+        estimate_pruned_values(curves[:2], finals, pruned, "minimize")
+    with pytest.raises(ValueError, match="integers"):
+        estimate_pruned_values(curves, finals, [{1.5: 3.0}], "minimize")  # type: ignore[dict-item]
+
+
+def test_pruned_trials_with_learning_curves_teach_the_model_where_not_to_go() -> None:
+    space = SearchSpace({"x": FloatParam(0.0, 1.0)})
+    # the results improve towards the right; trials further right were pruned far behind
+    observed = [{"x": x} for x in (0.05, 0.15, 0.25, 0.35, 0.45)]
+    values = [-c["x"] for c in observed]
+    curves = [{1: v + 1.0, 2: v + 0.5} for v in values]
+    pruned = [{"x": x} for x in (0.6, 0.7, 0.8, 0.9)]
+
+    def suggest(**kw: Any) -> Any:
+        return MetaEngine([], EngineConfig(n_startup_trials=2)).suggest(
+            space, "minimize", observed, values, seed=0, pruned=pruned, **kw
+        )
+
+    taught = suggest(curves=curves, pruned_curves=[{1: 5.0}] * 4)
+    assert taught.info["n_pruned_estimated"] == 4
+    assert taught.params["x"] < 0.55
+    alone = suggest()  # without curves a pruned trial only blocks its own configuration
+    assert "n_pruned_estimated" not in alone.info
+    assert alone.params["x"] > 0.55
+    with pytest.raises(ValueError, match="pruned_curves"):
+        suggest(curves=curves, pruned_curves=[{1: 5.0}])
+    # a trial pruned before it set every parameter is no configuration to teach
+    wide = SearchSpace({"x": FloatParam(0.0, 1.0), "y": FloatParam(0.0, 1.0)})
+    partial = MetaEngine([], EngineConfig(n_startup_trials=2)).suggest(
+        wide,
+        "minimize",
+        [{**c, "y": 0.5} for c in observed],
+        values,
+        seed=0,
+        pruned=[{"x": 0.7}, {"x": 0.8, "y": 0.5}],
+        curves=curves,
+        pruned_curves=[{1: 5.0}] * 2,
+    )
+    assert partial.info["n_pruned_estimated"] == 1

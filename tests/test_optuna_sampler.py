@@ -467,6 +467,38 @@ def test_a_running_trial_without_a_claim_is_no_clash() -> None:
     assert _claims.clash(study, frozen[ours.number], dict(third.params)) == third.number
 
 
+def test_pruned_trials_teach_the_model_through_their_learning_curves() -> None:
+    def objective(trial: optuna.Trial) -> float:
+        x = trial.suggest_float("x", -5, 5)
+        y = trial.suggest_float("y", 1e-3, 10, log=True)
+        c = trial.suggest_categorical("c", ["a", "b", "c"])
+        k = trial.suggest_int("k", 1, 8)
+        final = (x - 1.1) ** 2 + 0.1 * abs(k - 4) + (0.0 if c == "b" else 1.0) + 0.01 * y
+        for step in (1, 2, 3):
+            trial.report(final + 1.0 / step, step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return final
+
+    study = optuna.create_study(
+        sampler=MetaSampler(source_studies=[make_prior(shift=1.0)], seed=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=3),
+    )
+    study.optimize(objective, n_trials=16)
+    estimated = []
+    for t in study.trials:
+        info = json.loads(t.system_attrs["metahpo:info"])
+        if t.system_attrs["metahpo:phase"] in ("mtgp", "gp", "neural"):
+            # every pruned trial before it is ranked against the completed ones (3 or more)
+            before = study.trials[: t.number]
+            n_complete = sum(s.state == TrialState.COMPLETE for s in before)
+            n_pruned = sum(s.state == TrialState.PRUNED for s in before)
+            expected = n_pruned if n_complete >= 3 else 0
+            assert info.get("n_pruned_estimated", 0) == expected
+            estimated.append(expected)
+    assert max(estimated) >= 2  # the study did prune, and the model learnt from it
+
+
 def _constrained(trial: optuna.Trial) -> float:
     x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
     trial.set_constraint("latency", x + 0.5 * y - 1.0)

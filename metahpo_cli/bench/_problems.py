@@ -173,10 +173,11 @@ def _yahpo_model(
     dict[str, tuple[str, tuple[Any, ...]]],
     list[str],
     list[str],
-    Callable[[str, list[dict[str, Any]]], np.ndarray],
+    Callable[..., np.ndarray],
 ]:
     """A YAHPO scenario folder -> (distributions, conditions, tasks, output names, predict), where
-    ``predict(task, configs)`` gives the model's ``(n, outputs)`` predictions at full fidelity."""
+    ``predict(task, configs)`` gives the model's ``(n, outputs)`` predictions at full fidelity
+    (``predict(task, configs, {"epoch": 4})`` at another value of a fidelity parameter)."""
     import onnxruntime as ort
 
     name = folder.name
@@ -215,11 +216,16 @@ def _yahpo_model(
     session = ort.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
     tasks = [str(t) for t in hps[task_param]["choices"] if str(t) in enc[task_param]]
 
-    def predict(task: str, configs: list[dict[str, Any]]) -> np.ndarray:
+    def predict(
+        task: str, configs: list[dict[str, Any]], fidelity: Mapping[str, float] | None = None
+    ) -> np.ndarray:
+        unknown = set(fidelity or ()) - budget
+        if unknown:
+            raise ValueError(f"fidelity: {sorted(unknown)} not among {name}'s fidelities {sorted(budget)}")
         xc = np.zeros((len(configs), len(cont)), dtype=np.float32)
         xk = np.zeros((len(configs), len(cat)), dtype=np.int32)
         for i, cfg in enumerate(configs):
-            full = {**cfg, **fixed, task_param: task}
+            full = {**cfg, **fixed, **(fidelity or {}), task_param: task}
             xc[i] = [float(full.get(n, 0.0)) for n in cont]
             xk[i] = [enc[n][str(full.get(n, "#na#"))] for n in cat]
         return np.asarray(session.run(None, {"x_cat": xk, "x_cont": xc})[0], dtype=float)
