@@ -516,3 +516,31 @@ def test_same_start_script_gives_both_samplers_the_same_first_trials(tmp_path: P
     )
     assert bad.returncode == 2
     assert "--startup must be between 1 and --budget - 1" in bad.stderr
+
+
+def test_pruned_script_runs_studies_with_a_pruner_and_metasampler_learns_from_them(tmp_path: Path) -> None:
+    """``benchmarks/pruned.py``: lcbench trials report their learning curve and MedianPruner stops
+    them; MetaSampler's model trials take the pruned ones' estimates; the table prints."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[1]
+    args = ["--data", str(DATA), "--methods", "meta", "gp", "--seeds", "1", "--budget", "14"]
+    args += ["--test-tasks", "1", "--prior-tasks", "4", "--prior-trials", "20", "--out", str(tmp_path)]
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "pruned.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "| meta |" in done.stdout
+    assert "| gp |" in done.stdout
+    runs = json.loads((tmp_path / "runs.json").read_text())["runs"]
+    meta, gp = runs["meta"][0], runs["gp"][0]
+    assert len(meta["finals"]) == len(gp["finals"]) == 14
+    assert any(v is None for v in meta["finals"])  # the pruner stopped trials
+    assert max(meta["estimated"]) > 0  # and the model learnt from them
+    assert max(gp["estimated"]) == 0
+    # a completed trial trained every epoch, a pruned one fewer
+    assert all((e == 52) == (v is not None) for e, v in zip(meta["epochs"], meta["finals"], strict=True))
