@@ -28,17 +28,26 @@ from typing import Any
 import numpy as np
 import optuna
 
-from metahpo_cli.bench._problems import _yahpo_model, load_yahpo
-from metahpo_cli.bench._runner import _sampler, build_priors
+from metahpo_cli.bench import build_priors, lcbench_curve, load_problem
+from optuna_meta import MetaSampler
 
-EPOCHS = 52
 BUDGETS = (10, 25, 50)
+
+
+def make_sampler(method: str, seed: int, storage: str, cache: Path) -> optuna.samplers.BaseSampler:
+    """The sampler that ``metahpo bench`` runs under the name ``method``."""
+    if method == "meta":
+        return MetaSampler(source_studies=[f"{storage}::lcbench-prior-*"], seed=seed, surrogate_cache=cache)
+    if method == "gp":
+        return optuna.samplers.GPSampler(seed=seed)
+    if method == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True)
+    raise ValueError(f"--methods: {method!r} is not one of meta, gp, tpe")
 
 
 def run(
     problem: Any,
-    predict: Any,
-    acc: int,
+    curve_of: Any,
     task: str,
     method: str,
     seed: int,
@@ -48,17 +57,17 @@ def run(
 ) -> dict[str, Any]:
     """One study of ``budget`` trials; each trial's final value (None: pruned), epochs and the
     number of pruned trials the model estimated (MetaSampler; 0 elsewhere)."""
-    sampler = _sampler(method, seed, storage, problem, cache)
+    sampler = make_sampler(method, seed, storage, cache)
     study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner())
     finals: list[float | None] = []
     epochs: list[int] = []
     for _ in range(budget):
         trial = study.ask()
         params = problem.suggest(trial)
-        curve = [float(100.0 - predict(task, [params], {"epoch": e})[0, acc]) for e in range(1, EPOCHS + 1)]
+        curve = [float(v) for v in curve_of(task, params)]
         for e, v in enumerate(curve, start=1):
             trial.report(v, e)
-            if e < EPOCHS and trial.should_prune():
+            if e < len(curve) and trial.should_prune():
                 study.tell(trial, state=optuna.trial.TrialState.PRUNED)
                 finals.append(None)
                 epochs.append(e)
@@ -66,7 +75,7 @@ def run(
         else:
             study.tell(trial, curve[-1])
             finals.append(curve[-1])
-            epochs.append(EPOCHS)
+            epochs.append(len(curve))
     infos = [json.loads(t.system_attrs.get("metahpo:info", "{}")) for t in study.trials]
     served = [info.get("n_pruned_estimated", 0) for info in infos]
     return {"finals": finals, "epochs": epochs, "estimated": served}
@@ -85,10 +94,8 @@ def main() -> None:
     p.add_argument("--split-seed", type=int, default=0)
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    folder = Path(args.data) / "yahpo" / "lcbench"
-    problem = load_yahpo(folder)
-    _, _, _, outputs, predict = _yahpo_model(folder)
-    acc = outputs.index("val_accuracy")
+    problem = load_problem(Path(args.data), "lcbench")
+    curve_of = lcbench_curve(Path(args.data))
     order = np.random.default_rng(args.split_seed).permutation(len(problem.tasks))
     test = [problem.tasks[i] for i in order[: args.test_tasks]]
     prior = [problem.tasks[i] for i in order[args.test_tasks : args.test_tasks + args.prior_tasks]]
@@ -103,7 +110,7 @@ def main() -> None:
         for seed in range(args.seeds):
             for m in args.methods:
                 t0 = time.perf_counter()
-                r = run(problem, predict, acc, task, m, seed, args.budget, storage, cache)
+                r = run(problem, curve_of, task, m, seed, args.budget, storage, cache)
                 r.update(task=task, seed=seed, seconds=time.perf_counter() - t0)
                 runs[m].append(r)
                 print(f"{task} s{seed} {m}: {time.perf_counter() - t0:.0f} s", flush=True)

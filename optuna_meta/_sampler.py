@@ -533,14 +533,14 @@ class MetaSampler(BaseSampler):
                 continue
             if t.state == TrialState.PRUNED:
                 h.pruned.append(params)
-                h.pruned_curves.append(dict(t.intermediate_values))
+                h.pruned_curves.append(_curve(t))
                 continue
             vs = [float(v) for v in t.values] if t.state == TrialState.COMPLETE and t.values else [math.nan]
             if all(math.isfinite(v) for v in vs):
                 h.observed.append(params)
                 h.values.append(vs[0] if len(vs) == 1 else vs)
                 h.constraints.append(dict(t.constraints))
-                h.curves.append(dict(t.intermediate_values))
+                h.curves.append(_curve(t))
             else:
                 h.failed.append(params)
         return h
@@ -565,6 +565,20 @@ class MetaSampler(BaseSampler):
             _claims.set_attr(study, trial, "metahpo:phase", "fallback")
         except Exception:
             _logger.debug("could not record the fallback in the trial's system attrs")
+
+
+def _curve(trial: FrozenTrial) -> dict[int, float]:
+    """The trial's intermediate values by step, as the engine takes them: a step that is no int or
+    a value that is no number (possible in a trial added with ``create_trial``) is left out, so
+    one odd record costs its own entry, not the model."""
+    return {
+        int(step): float(value)
+        for step, value in trial.intermediate_values.items()
+        if isinstance(step, (int, np.integer))
+        and isinstance(value, numbers.Real)
+        and not isinstance(step, (bool, np.bool_))
+        and not isinstance(value, (bool, np.bool_))
+    }
 
 
 # prior studies whose alignment is recorded on the trial (the rest are counted): one storage write

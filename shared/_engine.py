@@ -355,9 +355,10 @@ class MetaEngine:
                 reported (NaN values aside) that at least three of them reported too, and its
                 estimate is their final value at that rank; a trial whose last value is NaN or
                 infinitely bad (diverged) is estimated at the worst final value
-                (:func:`metahpo._pruned.estimate_pruned_values`).  A pruned trial that set every
-                active parameter joins the models' fit at its estimate, scored against the
-                results as a new result would be, and is never the best result.
+                (:func:`metahpo._pruned.estimate_pruned_values`).  A pruned trial joins the
+                models' fit at its estimate (parameters it did not set imputed as an observed
+                configuration's are), scored against the results as a new result would be, and
+                is never the best result.
         """
         require(
             len(observed) == len(values),
@@ -395,12 +396,14 @@ class MetaEngine:
         X_est, v_est = np.empty((0, space.n_features)), np.empty(0)
         if curves and pruned_curves and len(directions) == 1 and V is not None:
             estimates = estimate_pruned_values(curves, V[:, 0], pruned_curves, directions[0])
-            # only a trial that set every active parameter before it was pruned is a configuration
-            # to teach (one stopped earlier would be taught at made-up values of the rest)
-            X_p = space.impute_inactive(space.encode_partial(pruned, missing=np.nan))
-            known = np.flatnonzero(np.isfinite(estimates) & ~np.isnan(X_p).any(axis=1))
+            known = np.flatnonzero(np.isfinite(estimates))
             if known.size:
-                X_est, v_est = X_p[known], estimates[known]
+                # a trial pruned before it set every parameter reported its values before the rest
+                # existed, so they speak of the parameters it set: the rest are imputed as a
+                # finished trial's inactive ones and a prior's missing ones are (define-by-run
+                # studies that prune before their branch parameters otherwise learn nothing)
+                X_est = space.encode_partial([pruned[int(i)] for i in known])
+                v_est = estimates[known]
         call = _Call(
             space=space,
             directions=directions,

@@ -499,6 +499,32 @@ def test_pruned_trials_teach_the_model_through_their_learning_curves() -> None:
     assert max(estimated) >= 2  # the study did prune, and the model learnt from it
 
 
+def test_a_pruned_trial_with_an_odd_learning_curve_costs_its_own_entries_only() -> None:
+    # trials added with create_trial can hold steps and values that trial.report refuses
+    dists = {"x": optuna.distributions.FloatDistribution(-5, 5)}
+    study = optuna.create_study(sampler=MetaSampler(source_studies=[make_prior(shift=1.0)], seed=0))
+    rng = np.random.default_rng(0)
+    for x in rng.uniform(-5, 5, size=6).tolist():
+        study.add_trial(
+            optuna.trial.create_trial(
+                params={"x": x},
+                distributions=dists,
+                value=(x - 1) ** 2,
+                intermediate_values={1: (x - 1) ** 2 + 1},
+            )
+        )
+    odd: dict[Any, Any] = {"a": 1.0, 1.5: 2.0, 2: None, 3: "x", 4: True, 1: 30.0}
+    study.add_trial(
+        optuna.trial.create_trial(
+            params={"x": 4.5}, distributions=dists, state=TrialState.PRUNED, intermediate_values=odd
+        )
+    )
+    study.optimize(lambda t: (t.suggest_float("x", -5, 5) - 1) ** 2, n_trials=2)
+    for t in study.trials[-2:]:
+        assert t.system_attrs["metahpo:phase"] != "fallback"
+        assert json.loads(t.system_attrs["metahpo:info"]).get("n_pruned_estimated") == 1  # step 1 served
+
+
 def _constrained(trial: optuna.Trial) -> float:
     x, y = trial.suggest_float("x", -3, 3), trial.suggest_float("y", -3, 3)
     trial.set_constraint("latency", x + 0.5 * y - 1.0)

@@ -250,6 +250,23 @@ def load_yahpo(folder: Path, target: tuple[str, float, float] | None = None) -> 
     return problem
 
 
+LCBENCH_EPOCHS = 52  # lcbench's fidelity: epochs 1 .. 52
+
+
+def lcbench_curve(data: Path) -> Callable[[str, Mapping[str, Any]], np.ndarray]:
+    """YAHPO lcbench's learning curves (``data / "yahpo" / "lcbench"``): ``curve(task, config)``
+    gives the ``(52,)`` values of ``100 - val_accuracy`` after epochs 1 .. 52 (the surrogate's
+    prediction at each epoch; the last is the value ``load_problem(data, "lcbench")`` gives)."""
+    _, _, _, outputs, predict = _yahpo_model(data / "yahpo" / "lcbench")
+    acc = outputs.index("val_accuracy")
+
+    def curve(task: str, config: Mapping[str, Any]) -> np.ndarray:
+        rows = [predict(task, [dict(config)], {"epoch": e})[0, acc] for e in range(1, LCBENCH_EPOCHS + 1)]
+        return np.asarray(100.0 - np.asarray(rows, dtype=float), dtype=float)
+
+    return curve
+
+
 _SCAN_SIZE = 20000
 _TIME_QUANTILE = 0.3  # lcbench-constrained: time <= this quantile of random configurations' time
 # lcbench-mo-constrained: 100 - val_balanced_accuracy <= this quantile of random configurations'
