@@ -31,7 +31,7 @@ import optuna
 from metahpo_cli.bench import build_priors, lcbench_curve, load_problem
 from optuna_meta import MetaSampler
 
-BUDGETS = (10, 25, 50)
+BUDGETS = (5, 10, 15, 25, 35, 50)
 
 
 def make_sampler(method: str, seed: int, storage: str, cache: Path) -> optuna.samplers.BaseSampler:

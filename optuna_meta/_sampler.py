@@ -88,8 +88,9 @@ class MetaSampler(BaseSampler):
     penalised steeply), FAIL trials teach a feasibility model, pruned ones are never proposed
     again and, in a single-objective study whose trials ``report`` intermediate values, teach
     the engine's models at an estimate of their final value: the completed trials' final value
-    at the rank the pruned trial had among them at the last step it reported (a diverged run,
-    NaN there, as the worst; Optuna's ``GPSampler``, where it serves, ignores pruned trials).
+    at the rank the pruned trial had among them at the latest step it reported that three of
+    them reported too (a diverged run, NaN or infinitely bad there, as the worst; Optuna's
+    ``GPSampler``, where it serves, ignores pruned trials).
     Any error inside a suggestion is logged once and that trial falls back to
     ``independent_sampler``: the sampler never fails the user's study.
 
@@ -523,8 +524,8 @@ class MetaSampler(BaseSampler):
         failed ones (raised, or a non-finite value: never proposed again, and a feasibility model
         learns where they happen) and pruned ones (never proposed again; with their learning
         curves, and the completed trials', the engine models them at an estimate of their final
-        value).  Parameters a trial did
-        not set (inactive conditional ones) are left out: the engine imputes them."""
+        value).  Parameters a trial did not set (inactive conditional ones, or those a pruned trial
+        never reached) are left out: the engine imputes them."""
         trials = study.get_trials(deepcopy=False, states=_FINISHED)
         h = _History([], [], [], [], [], sum(t.state == TrialState.COMPLETE for t in trials), [], [])
         for t in trials:

@@ -463,7 +463,6 @@ class GPSurrogate:
         self._last_state: dict[str, Any] | None = None
 
     def fit(self, data: TargetData) -> Fitted:
-        n_obs = data.X_obs.shape[0]
         # the priors are chosen (and judged misleading) on the results alone, as learns_from_priors
         # judges them; estimated rows (pruned trials) only join the fit
         real = slice(None) if data.estimated is None else ~data.estimated
@@ -478,7 +477,7 @@ class GPSurrogate:
         z_tasks = [target] + [z for _, z in sources]
         # the task set by index (names need not be unique: two storages' "study")
         key = tuple(self._selected or []) if sources else ()
-        init, maxiter, n_fit = self._schedule(key, n_obs)
+        init, maxiter, n_fit = self._schedule(key, data.n_results)  # estimates do not count
         n_threads = threads_for(sum(x.shape[0] for x in X_tasks))
         acquisition: LogEI | QLogEI
         with limit_threads(n_threads):

@@ -48,7 +48,8 @@ def estimate_pruned_values(
         values: ``(c,)`` their final values (finite).
         pruned_curves: ``(p,)`` the pruned trials' learning curves.
         direction: the objective's direction (intermediate values follow it too).
-        min_references: completed trials that must have reported a step for it to serve.
+        min_references: completed trials that must have reported a step for it to serve, and
+            that must exist for a diverged run to be estimated.
 
     Returns:
         ``(p,)`` estimates; NaN where the pruned trial is not comparable (see below).
@@ -58,7 +59,8 @@ def estimate_pruned_values(
     its ``r`` gives the ``r``-quantile of those trials' final values, from the best (``r = 0``)
     to the worst (``r = 1``).  A pruned trial whose last reported value is NaN or infinite in the
     wrong direction (a diverged run, which pruners stop) is estimated at the worst final value
-    of all completed trials.  No step with enough references, or no curve: NaN.
+    of all completed trials (NaN while fewer than ``min_references`` exist).  No step with
+    enough references, or no curve: NaN.
     """
     require(len(curves) == len(values), "curves", "must have one entry per value", (len(curves), len(values)))
     final = np.asarray(values, dtype=float).reshape(-1)

@@ -541,6 +541,5 @@ def test_pruned_script_runs_studies_with_a_pruner_and_metasampler_learns_from_th
     assert len(meta["finals"]) == len(gp["finals"]) == 14
     assert any(v is None for v in meta["finals"])  # the pruner stopped trials
     assert max(meta["estimated"]) > 0  # and the model learnt from them
-    assert max(gp["estimated"]) == 0
     # a completed trial trained every epoch, a pruned one fewer
     assert all((e == 52) == (v is not None) for e, v in zip(meta["epochs"], meta["finals"], strict=True))
