@@ -2,18 +2,21 @@
 
 YAHPO lcbench (``$METAHPO_BENCH_DATA/yahpo/lcbench``) with its learning curves: a trial trains for
 up to 52 epochs and reports ``100 - val_accuracy`` after every epoch (the surrogate's prediction at
-that epoch); Optuna's ``MedianPruner`` (its defaults: 5 start-up trials, no warm-up) stops it
-when it is behind.  Tasks are split as ``metahpo bench`` splits them (``--split-seed``): the
-first ``--test-tasks`` of the permutation are tuned, the next ``--prior-tasks`` give one prior
-study each of ``--prior-trials`` random configurations trained for 52 epochs (no pruning), in an
-Optuna SQLite storage in ``--out``.
+that epoch); Optuna's ``MedianPruner`` (its defaults: 5 start-up trials, no warm-up) stops it when
+it is behind, or with ``--pruner hyperband`` Optuna's ``HyperbandPruner`` (its defaults), which
+shows the sampler one bracket's trials at a time. Tasks are split as ``metahpo bench`` splits them
+(``--split-seed``): the first ``--test-tasks`` of the permutation are tuned, the next
+``--prior-tasks`` give one prior study each of ``--prior-trials`` random configurations trained for
+52 epochs (no pruning), in an Optuna SQLite storage in ``--out``.
 
-Reported per method, mean over the (task, seed) pairs: the normalised regret of the best
-*completed* trial after 10 / 25 / 50 trials, ``(best - best known) / (worst known - best known)``
-at 52 epochs, best and worst known from 20,000 random configurations of the task; the share of
-trials pruned; the epochs spent.  Every figure is measured in this run.
+Reported per method, mean over the (task, seed) pairs: the normalised regret of the best *completed*
+trial after 10 / 25 / 50 trials, ``(best - best known) / (worst known - best known)`` at 52 epochs,
+best and worst known from 20,000 random configurations of the task; the share of trials pruned; the
+epochs spent; the trials that repeated an earlier trial's configuration. Every figure is measured in
+this run.
 
     python benchmarks/pruned.py --methods meta gp tpe --seeds 3 --out /tmp/pruned
+    python benchmarks/pruned.py --pruner hyperband --out /tmp/pruned-hb
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from metahpo_cli.bench import build_priors, lcbench_curve, load_problem
 from optuna_meta import MetaSampler
 
 BUDGETS = (5, 10, 15, 25, 35, 50)
+PRUNERS = {"median": optuna.pruners.MedianPruner, "hyperband": optuna.pruners.HyperbandPruner}
 
 
 def make_sampler(method: str, seed: int, storage: str, cache: Path) -> optuna.samplers.BaseSampler:
@@ -54,11 +58,13 @@ def run(
     budget: int,
     storage: str,
     cache: Path,
+    pruner: str = "median",
 ) -> dict[str, Any]:
     """One study of ``budget`` trials; each trial's final value (None: pruned), epochs and the
-    number of pruned trials the model estimated (MetaSampler; 0 elsewhere)."""
+    number of pruned trials the model estimated (MetaSampler; 0 elsewhere), and how many trials
+    repeated an earlier trial's configuration."""
     sampler = make_sampler(method, seed, storage, cache)
-    study = optuna.create_study(sampler=sampler, pruner=optuna.pruners.MedianPruner())
+    study = optuna.create_study(sampler=sampler, pruner=PRUNERS[pruner]())
     finals: list[float | None] = []
     epochs: list[int] = []
     for _ in range(budget):
@@ -78,7 +84,9 @@ def run(
             epochs.append(len(curve))
     infos = [json.loads(t.system_attrs.get("metahpo:info", "{}")) for t in study.trials]
     served = [info.get("n_pruned_estimated", 0) for info in infos]
-    return {"finals": finals, "epochs": epochs, "estimated": served}
+    configs = [tuple(sorted(t.params.items())) for t in study.trials]
+    repeats = len(configs) - len(set(configs))
+    return {"finals": finals, "epochs": epochs, "estimated": served, "repeats": repeats}
 
 
 def main() -> None:
@@ -92,6 +100,7 @@ def main() -> None:
     p.add_argument("--prior-tasks", type=int, default=29)
     p.add_argument("--prior-trials", type=int, default=100)
     p.add_argument("--split-seed", type=int, default=0)
+    p.add_argument("--pruner", choices=sorted(PRUNERS), default="median")
     args = p.parse_args()
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     problem = load_problem(Path(args.data), "lcbench")
@@ -110,19 +119,19 @@ def main() -> None:
         for seed in range(args.seeds):
             for m in args.methods:
                 t0 = time.perf_counter()
-                r = run(problem, curve_of, task, m, seed, args.budget, storage, cache)
+                r = run(problem, curve_of, task, m, seed, args.budget, storage, cache, args.pruner)
                 r.update(task=task, seed=seed, seconds=time.perf_counter() - t0)
                 runs[m].append(r)
                 print(f"{task} s{seed} {m}: {time.perf_counter() - t0:.0f} s", flush=True)
     (out / "runs.json").write_text(json.dumps({"test": test, "runs": runs}))
     budgets = [b for b in BUDGETS if b <= args.budget]
     print(
-        f"\nlcbench with MedianPruner, split {args.split_seed}: "
+        f"\nlcbench with {PRUNERS[args.pruner].__name__}, split {args.split_seed}: "
         f"{len(test)} tasks x {args.seeds} seeds, {args.budget} trials"
     )
     heads = " | ".join(f"regret @{b}" for b in budgets)
-    print(f"| method | {heads} | pruned | epochs | model trials using estimates |")
-    print("|---|" + "---:|" * (len(budgets) + 3))
+    print(f"| method | {heads} | pruned | epochs | model trials using estimates | repeated |")
+    print("|---|" + "---:|" * (len(budgets) + 4))
     for m, rs in runs.items():
         reg = []
         for r in rs:
@@ -134,7 +143,9 @@ def main() -> None:
         pruned = np.mean([np.mean([v is None for v in r["finals"]]) for r in rs])
         ep = np.mean([sum(r["epochs"]) for r in rs])
         est = np.mean([np.mean([e > 0 for e in r["estimated"]]) for r in rs])
-        print(f"| {m} | " + " | ".join(f"{x:.4f}" for x in R) + f" | {pruned:.0%} | {ep:.0f} | {est:.0%} |")
+        rep = np.mean([r["repeats"] for r in rs])
+        cells = " | ".join(f"{x:.4f}" for x in R)
+        print(f"| {m} | {cells} | {pruned:.0%} | {ep:.0f} | {est:.0%} | {rep:.1f} |")
 
 
 if __name__ == "__main__":

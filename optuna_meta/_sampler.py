@@ -221,7 +221,9 @@ class MetaSampler(BaseSampler):
         return list(self._get_engine(study).priors)
 
     # ------------------------------------------------------------------ Optuna API
+    # Every hook reads the whole study: under HyperbandPruner Optuna passes one bracket's trials.
     def infer_relative_search_space(self, study: Study, trial: FrozenTrial) -> dict[str, BaseDistribution]:
+        study = self._whole(study)
         done = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
         space = union_space(t.distributions for t in done)
         relative = {n: d for n, d in space.items() if not d.single()}
@@ -236,6 +238,7 @@ class MetaSampler(BaseSampler):
         if not search_space:
             return {}
         try:
+            study = self._whole(study)
             return self._sample_relative(study, trial, search_space)
         except Exception as e:  # the user's study must go on: fall back for this trial
             self._fallback(study, trial, e)
@@ -248,6 +251,7 @@ class MetaSampler(BaseSampler):
         param_name: str,
         param_distribution: BaseDistribution,
     ) -> Any:
+        study = self._whole(study)
         if not param_distribution.single():
             try:
                 value = self._zero_shot_value(study, trial, param_name, param_distribution)
@@ -259,7 +263,7 @@ class MetaSampler(BaseSampler):
         return self._independent_sampler.sample_independent(study, trial, param_name, param_distribution)
 
     def before_trial(self, study: Study, trial: FrozenTrial) -> None:
-        self._independent_sampler.before_trial(study, trial)
+        self._independent_sampler.before_trial(self._whole(study), trial)
 
     def after_trial(
         self, study: Study, trial: FrozenTrial, state: TrialState, values: Sequence[float] | None
@@ -268,7 +272,20 @@ class MetaSampler(BaseSampler):
             self._zero_shot.pop((study.study_name, trial.number), None)
             self._zero_shot_open.discard((study.study_name, trial.number))
             self._inflight.get(study.study_name, {}).pop(trial.number, None)
-        self._independent_sampler.after_trial(study, trial, state, values)
+        self._independent_sampler.after_trial(self._whole(study), trial, state, values)
+
+    def _whole(self, study: Study) -> Study:
+        """The whole study (Optuna hands the hooks one bracket of it under ``HyperbandPruner``);
+        the study as given, with a warning, where it cannot be loaded."""
+        try:
+            return _compat.whole_study(study)
+        except Exception as e:  # the user's study must go on, on the trials Optuna showed
+            self._warn(
+                f"whole:{type(e).__name__}",
+                f"MetaSampler could not load the whole study {study.study_name!r} ({e!r}); it reads "
+                "the trials Optuna passed (under HyperbandPruner: one bracket's).",
+            )
+            return study
 
     # ------------------------------------------------------------------ suggestions
     def _sample_relative(

@@ -280,6 +280,38 @@ def test_storage_access_helper_reaches_the_rdb_storage(tmp_path: Path) -> None:
     assert optuna.load_study(study_name="s", storage=url).trials[0].system_attrs["k"] == "v"
 
 
+def _nine_epochs(trial: optuna.Trial, final: float) -> float:
+    """A run of nine epochs whose reported value falls to ``final``, pruned where the pruner says."""
+    for step in range(1, 10):
+        trial.report(final + 10.0 / step, step)
+        if trial.should_prune():
+            raise optuna.TrialPruned()
+    return final
+
+
+@pytest.mark.parametrize("rdb", [False, True])
+def test_whole_study_helper_sees_every_bracket_of_a_hyperband_study(tmp_path: Path, rdb: bool) -> None:
+    seen: list[tuple[int, int]] = []  # (trials Optuna shows the sampler, trials of the whole study)
+
+    class Recorder(optuna.samplers.RandomSampler):
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            whole = _compat.whole_study(study)
+            seen.append((len(study.get_trials(deepcopy=False)), len(whole.get_trials(deepcopy=False))))
+            assert whole.study_name == study.study_name
+            return {}
+
+    study = optuna.create_study(
+        storage=f"sqlite:///{tmp_path / 'h.db'}" if rdb else None,
+        sampler=Recorder(seed=0),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9),
+    )
+    study.optimize(lambda t: _nine_epochs(t, t.suggest_float("x", 0, 1)), n_trials=12)
+    assert [w for _, w in seen] == list(range(1, 13))  # the trial itself and every earlier one
+    assert any(shown < whole for shown, whole in seen)  # Optuna showed one bracket at a time
+    plain = optuna.create_study()
+    assert _compat.whole_study(plain) is plain
+
+
 def test_no_prior_gp_is_not_worse_than_random_on_a_smooth_problem() -> None:
     def objective(trial: optuna.Trial) -> float:
         return sum((trial.suggest_float(f"x{i}", -3, 3) - 0.5) ** 2 for i in range(3))
@@ -523,6 +555,38 @@ def test_a_pruned_trial_with_an_odd_learning_curve_costs_its_own_entries_only() 
     for t in study.trials[-2:]:
         assert t.system_attrs["metahpo:phase"] != "fallback"
         assert json.loads(t.system_attrs["metahpo:info"]).get("n_pruned_estimated") == 1  # step 1 served
+
+
+def test_under_hyperband_the_sampler_learns_from_every_bracket_and_repeats_no_configuration() -> None:
+    # HyperbandPruner shows a sampler one bracket's trials at a time: read alone, each bracket
+    # started the portfolio over (trials 0, 1 and 2 were one configuration) and saw a fraction of
+    # the study's results
+    def objective(trial: optuna.Trial) -> float:
+        x, y = trial.suggest_float("x", -5, 5), trial.suggest_float("y", -5, 5)
+        return _nine_epochs(trial, (x - 1.1) ** 2 + (y + 1) ** 2)
+
+    study = optuna.create_study(
+        sampler=MetaSampler(source_studies=[make_prior(shift=1.0)], seed=0),
+        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9),
+    )
+    study.optimize(objective, n_trials=18)
+    configs = [(t.params["x"], t.params["y"]) for t in study.trials]
+    assert len(set(configs)) == len(configs)
+    checked = 0
+    for t in study.trials:
+        info = json.loads(t.system_attrs["metahpo:info"])
+        before = study.trials[: t.number]
+        n_complete = sum(s.state == TrialState.COMPLETE for s in before)
+        if (
+            t.system_attrs["metahpo:phase"] in ("mtgp", "gp", "neural")
+            and "sampler" not in info
+            and n_complete >= 3
+        ):
+            # every pruned trial of the study, whatever its bracket, is ranked against the completed ones
+            assert info.get("n_pruned_estimated", 0) == sum(s.state == TrialState.PRUNED for s in before)
+            checked += 1
+    assert checked >= 3
+    assert any(t.state == TrialState.PRUNED for t in study.trials)
 
 
 def _constrained(trial: optuna.Trial) -> float:
