@@ -19,6 +19,11 @@ would do less:
   every complete trial);
 - a proposal equal to a configuration already tried, failed, pruned or pending (GPSampler does not
   check): the engine proposes one that is not;
+- a proposal within 1e-4 of the range, on every parameter, of a pruned configuration: GPSampler
+  learns nothing from pruned trials, so a region where its trials are pruned stays its best guess,
+  and its optimiser lands there again with the last digits changed (under ``HyperbandPruner``,
+  trial after trial); the engine, which models pruned trials at an estimate of their final value,
+  proposes instead;
 - any error inside GPSampler (logged once).
 
 A multi-objective study takes from its priors only its start: the portfolio, chosen from the
@@ -76,7 +81,11 @@ if TYPE_CHECKING:
     from optuna.samplers import BaseSampler, GPSampler
     from optuna.study import Study
 
-__all__ = ["PlainGP", "is_taken", "serves"]
+__all__ = ["PRUNED_NEAR", "PlainGP", "is_taken", "serves"]
+
+# a GPSampler proposal this close to a pruned configuration (encoded, on every parameter) is that
+# configuration again: its optimiser's last digits, not a new point (see the module docstring)
+PRUNED_NEAR = 1e-4
 
 
 class PlainGP:
@@ -108,11 +117,13 @@ class PlainGP:
         taken: Sequence[Mapping[str, Any]],
         warn: Callable[[str, str], None],
         instead: str = "MetaSampler's own GP",
+        pruned: Sequence[Mapping[str, Any]] = (),
     ) -> dict[str, Any] | None:
         """GPSampler's configuration for ``trial`` over ``search_space`` (``space`` in the core's
-        terms), or ``None`` where it gives none, raises, or proposes one of ``taken``
-        (configurations already tried, failed, pruned or pending); ``instead`` names, in the
-        warning, what serves the trial then."""
+        terms), or ``None`` where it gives none, raises, proposes one of ``taken``
+        (configurations already tried, failed, pruned or pending) or one within ``PRUNED_NEAR``
+        of the ``pruned`` configurations; ``instead`` names, in the warning, what serves the trial
+        then."""
         sampler = self._sampler(study.study_name)
         try:
             # in name order, as GPSampler orders its own search space (the order of the dimensions
@@ -128,7 +139,9 @@ class PlainGP:
         params = {k: plain(v) for k, v in params.items()}
         if set(params) != set(space.params) or not all(space.contains(k, v) for k, v in params.items()):
             return None
-        return None if is_taken(space, params, taken) else params
+        if is_taken(space, params, taken) or is_taken(space, params, pruned, tol=PRUNED_NEAR):
+            return None
+        return params
 
     def _sampler(self, study_name: str) -> GPSampler:
         with self._lock:
@@ -166,9 +179,12 @@ def serves(
     return len(keys) <= 1
 
 
-def is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]]) -> bool:
+def is_taken(
+    space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]], tol: float = 1e-9
+) -> bool:
     """Whether ``params`` is one of the configurations in ``taken``: for those that set every
-    parameter of ``space``, compared encoded (to 1e-9, as the engine compares: GPSampler's values
+    parameter of ``space``, compared encoded (to ``tol`` of each parameter's encoded range; 1e-9,
+    as the engine compares, by default: GPSampler's values
     pass through its own encoding, so a stored value and GPSampler's value of one grid point can
     differ in the last bits); for those of a conditional space that set only some, equal on every
     parameter of ``space`` they set (a configuration that differs from one only in parameters it
@@ -183,4 +199,4 @@ def is_taken(space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapp
         return False
     x = space.encode([params])[0]
     X = space.encode([{n: t[n] for n in space.params} for t in full])
-    return bool(np.any(np.abs(X - x).max(axis=1) <= 1e-9))
+    return bool(np.any(np.abs(X - x).max(axis=1) <= tol))

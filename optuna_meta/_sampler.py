@@ -339,7 +339,9 @@ class MetaSampler(BaseSampler):
             if use_gpsampler:
                 taken = [*h.observed, *h.failed, *h.pruned, *pending]
                 instead = "the transfer model" if reason.get("reason") == "stall" else "MetaSampler's own GP"
-                params = self._plain_gp.propose(study, trial, search_space, space, taken, self._warn, instead)
+                params = self._plain_gp.propose(
+                    study, trial, search_space, space, taken, self._warn, instead, pruned=h.pruned
+                )
                 if params is not None:
                     info: dict[str, Any] = {"sampler": "optuna.samplers.GPSampler", **reason}
                     if reason.get("reason") == "misleading_priors":

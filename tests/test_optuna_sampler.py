@@ -289,6 +289,47 @@ def _nine_epochs(trial: optuna.Trial, final: float) -> float:
     return final
 
 
+def test_under_hyperband_every_hook_reads_every_bracket() -> None:
+    spaces: list[int] = []
+
+    class Spy(MetaSampler):
+        def infer_relative_search_space(self, study: Any, trial: Any) -> dict[str, Any]:
+            space = super().infer_relative_search_space(study, trial)
+            spaces.append(len(space))
+            return space
+
+    def study(name: str) -> optuna.Study:
+        return optuna.create_study(
+            study_name=name,
+            sampler=Spy(source_studies=[make_prior(shift=1.0)], seed=0),
+            pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=9),
+        )
+
+    def suggest(t: optuna.Trial) -> tuple[float, float]:
+        return t.suggest_float("x", -5, 5), t.suggest_float("y", 1e-3, 10, log=True)
+
+    # the pruner assigns brackets from its first call on (before it, every trial is in bracket 0)
+    # before any trial finished: the portfolio's rows, parameter by parameter (sample_independent);
+    # a running trial of another bracket holds its row too
+    first = study("hb")
+    t = first.ask()
+    configs = [suggest(t)]
+    t.report(1.0, 1)
+    assert not t.should_prune()
+    configs += [suggest(first.ask()) for _ in range(8)]
+    assert len(set(configs)) == len(configs)
+    # after one trial finished, every later trial, whatever its bracket, has a relative space
+    later = study("hb-later")
+    t = later.ask()
+    suggest(t)
+    _nine_epochs(t, 1.0)
+    later.tell(t, 1.0)
+    spaces.clear()
+    for _ in range(8):
+        suggest(later.ask())
+    assert spaces == [2] * 8
+
+
 @pytest.mark.parametrize("rdb", [False, True])
 def test_whole_study_helper_sees_every_bracket_of_a_hyperband_study(tmp_path: Path, rdb: bool) -> None:
     seen: list[tuple[int, int]] = []  # (trials Optuna shows the sampler, trials of the whole study)
@@ -975,6 +1016,28 @@ def test_a_gpsampler_proposal_off_a_tried_grid_point_by_round_off_is_replaced(
     last = target.trials[-1]
     assert "GPSampler" not in last.system_attrs["metahpo:info"]
     assert last.params != seen
+
+
+@pytest.mark.parametrize(("dx", "gpsampler_serves"), [(1e-5, False), (0.5, True)])
+def test_a_gpsampler_proposal_beside_a_pruned_configuration_is_replaced(
+    monkeypatch: pytest.MonkeyPatch, dx: float, gpsampler_serves: bool
+) -> None:
+    # GPSampler learns nothing from pruned trials: under HyperbandPruner it proposed one pruned
+    # configuration again and again, its last digits changed
+    trials = _plain_history()
+    gone = {"x": 2.5, "y": 0.5, "c": "b", "k": 4}
+    pruned = optuna.trial.create_trial(
+        params=gone, distributions=trials[0].distributions, state=TrialState.PRUNED
+    )
+    proposal = {**gone, "x": gone["x"] + dx}  # x spans 10: 1e-6 or 0.05 of its range
+    monkeypatch.setattr(
+        optuna.samplers.GPSampler, "sample_relative", lambda self, s, t, space: dict(proposal)
+    )
+    params = _next_params(MetaSampler(source_studies=[], seed=7), [*trials, pruned])
+    attrs = params.pop("_attrs")
+    assert attrs["metahpo:phase"] == "gp"
+    assert ("GPSampler" in attrs["metahpo:info"]) == gpsampler_serves
+    assert (params == proposal) == gpsampler_serves
 
 
 @pytest.mark.parametrize("case", ["conditional", "fixed", "constraint keys"])
