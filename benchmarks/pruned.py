@@ -130,7 +130,7 @@ def main() -> None:
         f"{len(test)} tasks x {args.seeds} seeds, {args.budget} trials"
     )
     heads = " | ".join(f"regret @{b}" for b in budgets)
-    print(f"| method | {heads} | pruned | epochs | model trials using estimates | repeated |")
+    print(f"| method | {heads} | pruned | epochs | trials using estimates | repeated |")
     print("|---|" + "---:|" * (len(budgets) + 4))
     for m, rs in runs.items():
         reg = []

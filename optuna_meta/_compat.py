@@ -47,7 +47,9 @@ def whole_study(study: Study) -> Study:
     again, in each bracket, what it proposed in the others (with priors: the portfolio), and
     judges by a fraction of the results.  Completed trials are comparable across brackets (each
     ran to the end), so the whole study, loaded through the same storage, is what the sampler
-    reads.  Any other study is returned as it is."""
+    reads.  Any other study is returned as it is.  (Optuna picks the bracket view by the same
+    test, ``isinstance(study.pruner, HyperbandPruner)``, in its private ``pruners._filter_study``;
+    ``tests/test_optuna_sampler.py`` checks that the two views differ and what this returns.)"""
     if not isinstance(study.pruner, optuna.pruners.HyperbandPruner):
         return study
     return optuna.load_study(

@@ -19,10 +19,11 @@ would do less:
   every complete trial);
 - a proposal equal to a configuration already tried, failed, pruned or pending (GPSampler does not
   check): the engine proposes one that is not;
-- a proposal within 1e-4 of the range, on every parameter, of a pruned configuration: GPSampler
-  learns nothing from pruned trials, so a region where its trials are pruned stays its best guess,
-  and its optimiser lands there again with the last digits changed (under ``HyperbandPruner``,
-  trial after trial); the engine, which models pruned trials at an estimate of their final value,
+- a proposal equal to a pruned configuration that set every parameter up to 1e-4 of the range
+  on its continuous parameters (floats without a ``step``; the others exactly): GPSampler learns
+  nothing from pruned trials, so a region where its trials are pruned stays its best guess, and
+  its optimiser lands there again with the last digits changed (under ``HyperbandPruner``, trial
+  after trial); the engine, which models pruned trials at an estimate of their final value,
   proposes instead;
 - any error inside GPSampler (logged once).
 
@@ -75,7 +76,7 @@ import numpy as np
 from optuna.distributions import BaseDistribution
 from optuna.trial import FrozenTrial
 
-from metahpo import SearchSpace, plain
+from metahpo import FloatParam, SearchSpace, plain
 
 if TYPE_CHECKING:
     from optuna.samplers import BaseSampler, GPSampler
@@ -83,8 +84,9 @@ if TYPE_CHECKING:
 
 __all__ = ["PRUNED_NEAR", "PlainGP", "is_taken", "serves"]
 
-# a GPSampler proposal this close to a pruned configuration (encoded, on every parameter) is that
-# configuration again: its optimiser's last digits, not a new point (see the module docstring)
+# a GPSampler proposal this close to a pruned configuration (encoded, on every continuous parameter;
+# grid and categorical values exactly) is that configuration again: its optimiser's last digits,
+# not a new point (see the module docstring)
 PRUNED_NEAR = 1e-4
 
 
@@ -183,8 +185,8 @@ def is_taken(
     space: SearchSpace, params: Mapping[str, Any], taken: Sequence[Mapping[str, Any]], tol: float = 1e-9
 ) -> bool:
     """Whether ``params`` is one of the configurations in ``taken``: for those that set every
-    parameter of ``space``, compared encoded (to ``tol`` of each parameter's encoded range; 1e-9,
-    as the engine compares, by default: GPSampler's values
+    parameter of ``space``, compared encoded (to 1e-9, as the engine compares, or to ``tol`` of
+    the encoded range on continuous parameters, floats without a ``step``: GPSampler's values
     pass through its own encoding, so a stored value and GPSampler's value of one grid point can
     differ in the last bits); for those of a conditional space that set only some, equal on every
     parameter of ``space`` they set (a configuration that differs from one only in parameters it
@@ -199,4 +201,8 @@ def is_taken(
         return False
     x = space.encode([params])[0]
     X = space.encode([{n: t[n] for n in space.params} for t in full])
-    return bool(np.any(np.abs(X - x).max(axis=1) <= tol))
+    tols = np.full(space.n_features, 1e-9)
+    for name, p in space.params.items():
+        if isinstance(p, FloatParam) and p.step is None:
+            tols[space.feature_slice(name)] = max(tol, 1e-9)
+    return bool(np.any((np.abs(X - x) <= tols).all(axis=1)))

@@ -1018,6 +1018,27 @@ def test_a_gpsampler_proposal_off_a_tried_grid_point_by_round_off_is_replaced(
     assert last.params != seen
 
 
+def test_beside_a_pruned_configuration_means_continuous_parameters_only() -> None:
+    from optuna.distributions import FloatDistribution, IntDistribution
+
+    from optuna_meta._plain_gp import PRUNED_NEAR, is_taken
+    from optuna_meta._space import to_search_space
+
+    space = to_search_space(
+        {
+            "x": FloatDistribution(0, 1),
+            "g": FloatDistribution(0, 1, step=1e-5),
+            "k": IntDistribution(0, 99_999),
+        }
+    )
+    gone = {"x": 0.5, "g": 0.5, "k": 5000}
+    assert is_taken(space, {**gone, "x": 0.50001}, [gone], tol=PRUNED_NEAR)  # the optimiser's digits
+    assert not is_taken(space, {**gone, "x": 0.51}, [gone], tol=PRUNED_NEAR)
+    assert not is_taken(space, {**gone, "g": 0.50001}, [gone], tol=PRUNED_NEAR)  # the next grid point
+    assert not is_taken(space, {**gone, "k": 5003}, [gone], tol=PRUNED_NEAR)  # another integer
+    assert not is_taken(space, {**gone, "x": 0.50001}, [gone])  # tried configurations: exactly
+
+
 @pytest.mark.parametrize(("dx", "gpsampler_serves"), [(1e-5, False), (0.5, True)])
 def test_a_gpsampler_proposal_beside_a_pruned_configuration_is_replaced(
     monkeypatch: pytest.MonkeyPatch, dx: float, gpsampler_serves: bool
